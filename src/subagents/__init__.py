@@ -1,0 +1,56 @@
+"""subagents: conversational assistants whose flows hand work to ReAct sub agents.
+
+Users import from here; everything else is internal. Heavy modules (litellm, grpc, the
+server stack) are imported only when used, so ``import subagents`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from subagents.agents.schemas import (
+    AgentInput,
+    AgentOutput,
+    AgentStatus,
+    AgentToolResult,
+    AgentToolSchema,
+)
+
+__version__ = "0.1.0"
+
+# Resolved lazily (PEP 562) so that importing the schemas does not pull in the loop,
+# the MCP SDK or the dialogue engine.
+_LAZY = {
+    "MCPOpenAgent": "subagents.agents.open_agent",
+    "MCPTaskAgent": "subagents.agents.task_agent",
+    "Assistant": "subagents.dialogue.assistant",
+    "load_agents": "subagents.agents.loader",
+}
+
+if TYPE_CHECKING:
+    from subagents.agents.loader import load_agents
+    from subagents.agents.open_agent import MCPOpenAgent
+    from subagents.agents.task_agent import MCPTaskAgent
+    from subagents.dialogue.assistant import Assistant
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'subagents' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = [
+    "AgentInput",
+    "AgentOutput",
+    "AgentStatus",
+    "AgentToolResult",
+    "AgentToolSchema",
+    "Assistant",
+    "MCPOpenAgent",
+    "MCPTaskAgent",
+    "load_agents",
+]

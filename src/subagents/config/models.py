@@ -1,0 +1,230 @@
+"""Pydantic models of the project files: endpoints.yml, sub_agents/*/config.yml,
+domain.yml and flows.yml.
+
+Models forbid unknown keys so that a typo is an error naming the field. Cross-file checks
+(an agent naming an unknown MCP server, an unknown model group...) live in
+:mod:`subagents.config.loader`, which also maps every error to its file and line.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- endpoints.yml
+
+
+class ModelConfig(_Model):
+    """One model entry: a provider and model, as litellm names them.
+
+    ``provider: openai`` (and any OpenAI-compatible ``api_base``) goes through the fast
+    direct HTTP path; other providers go through litellm.
+    """
+
+    provider: str = "openai"
+    model: str = "gpt-4o"
+    api_base: str | None = None
+    api_key: str | None = None
+    api_version: str | None = None
+    timeout: float = 60.0
+    retries: int = 3
+    temperature: float | None = None
+    max_tokens: int | None = None
+    extra_headers: dict[str, str] = Field(default_factory=dict)
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelGroup(_Model):
+    id: str
+    models: list[ModelConfig] = Field(min_length=1)
+
+
+class OAuthConfig(_Model):
+    """OAuth2 client-credentials grant; tokens are cached until they expire."""
+
+    token_url: str
+    client_id: str
+    client_secret: str
+    scope: str | None = None
+    audience: str | None = None
+
+
+class MCPServerConfig(_Model):
+    """One MCP server. ``type`` picks the transport: stdio, sse or http (streamable)."""
+
+    name: str
+    type: Literal["stdio", "sse", "http"] = "http"
+    # stdio
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    # sse / http
+    url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    token: str | None = None
+    api_key: str | None = None
+    header_name: str = "X-API-Key"
+    header_format: str = "{api_key}"
+    oauth: OAuthConfig | None = None
+    # behaviour
+    timeout: float = 30.0
+    """Seconds one tool call may take."""
+    connect_timeout: float = 30.0
+    max_retries: int = 3
+
+
+class ActionEndpointConfig(_Model):
+    """Where custom actions run: in-process (``actions_module``), HTTP or gRPC (``url``)."""
+
+    actions_module: str | None = None
+    url: str | None = None
+    token: str | None = None
+    timeout: float = 30.0
+    retries: int = 2
+    # gRPC TLS
+    cafile: str | None = None
+
+
+class TrackerStoreConfig(_Model):
+    type: Literal["sqlite", "memory", "redis", "sql", "postgresql"] = "sqlite"
+    path: str | None = None
+    url: str | None = None
+
+
+class EndpointsConfig(_Model):
+    model_groups: list[ModelGroup] = Field(default_factory=list)
+    mcp_servers: list[MCPServerConfig] = Field(default_factory=list)
+    action_endpoint: ActionEndpointConfig | None = None
+    tracker_store: TrackerStoreConfig = Field(default_factory=TrackerStoreConfig)
+
+
+# --------------------------------------------------------------------------- sub agents
+
+
+class AgentLLMConfig(_Model):
+    """``configuration.llm``: a model group reference or an inline model."""
+
+    model_group: str | None = Field(
+        default=None, validation_alias=AliasChoices("model_group", "model-group")
+    )
+    provider: str | None = None
+    model: str | None = None
+    api_base: str | None = None
+    api_key: str | None = None
+    timeout: float | None = None
+    retries: int | None = None
+    temperature: float | None = None
+
+
+class AgentInfo(_Model):
+    name: str
+    protocol: str = "RASA"
+    description: str = ""
+
+
+class AgentConfiguration(_Model):
+    llm: AgentLLMConfig | None = None
+    prompt_template: str | None = None
+    timeout: float | None = None
+    max_retries: int = 3
+    max_iterations: int = 10
+    module: str | None = None
+
+
+class AgentMCPServerRef(_Model):
+    name: str
+    include_tools: list[str] | None = None
+    exclude_tools: list[str] | None = None
+
+
+class AgentConnections(_Model):
+    mcp_servers: list[AgentMCPServerRef] = Field(default_factory=list)
+
+
+class AgentConfig(_Model):
+    """A ``sub_agents/<name>/config.yml``."""
+
+    agent: AgentInfo
+    configuration: AgentConfiguration = Field(default_factory=AgentConfiguration)
+    connections: AgentConnections = Field(default_factory=AgentConnections)
+
+
+# --------------------------------------------------------------------------- domain.yml
+
+
+class SlotConfig(_Model):
+    type: Literal["text", "bool", "float", "categorical", "list", "any"] = "any"
+    values: list[Any] | None = None
+    initial_value: Any = None
+    influence_conversation: bool | None = None
+    mappings: list[dict[str, Any]] | None = None
+
+
+class ResponseVariation(_Model):
+    model_config = ConfigDict(extra="allow")
+    text: str | None = None
+    buttons: list[dict[str, Any]] | None = None
+    image: str | None = None
+    custom: dict[str, Any] | None = None
+    condition: list[dict[str, Any]] | None = None
+
+
+class DomainConfig(_Model):
+    version: str | None = None
+    slots: dict[str, SlotConfig] = Field(default_factory=dict)
+    responses: dict[str, list[ResponseVariation]] = Field(default_factory=dict)
+    actions: list[str] = Field(default_factory=list)
+    session_config: dict[str, Any] = Field(default_factory=dict)
+    intents: list[Any] = Field(default_factory=list)
+    entities: list[Any] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- flows.yml
+
+
+class NextBranch(_Model):
+    """One branch of ``next``: ``if``/``then`` or ``else``."""
+
+    if_: str | None = Field(default=None, alias="if")
+    then: str | list[FlowStep] | None = None
+    else_: str | list[FlowStep] | None = Field(default=None, alias="else")
+
+
+class FlowStep(_Model):
+    """One step; exactly one of call / action / collect / set_slots / link / noop is set."""
+
+    id: str | None = None
+    call: str | None = None
+    exit_if: list[str] | None = None
+    action: str | None = None
+    collect: str | None = None
+    description: str | None = None
+    ask_before_filling: bool = False
+    utter: str | None = None
+    set_slots: list[dict[str, Any]] | None = None
+    link: str | None = None
+    noop: bool | None = None
+    next: str | list[NextBranch] | None = None
+
+
+class FlowConfig(_Model):
+    name: str | None = None
+    description: str = ""
+    if_: str | None = Field(default=None, alias="if")
+    steps: list[FlowStep] = Field(min_length=1)
+
+
+class FlowsConfig(_Model):
+    version: str | None = None
+    flows: dict[str, FlowConfig] = Field(default_factory=dict)
+
+
+NextBranch.model_rebuild()
+FlowStep.model_rebuild()

@@ -1,0 +1,177 @@
+"""The one exception tree of subagents.
+
+Two families must never be confused:
+
+* :class:`ToolSignal` and its subclasses are *signals fed back to the model*: an unknown
+  tool name, malformed or schema-violating arguments, a tool that failed or timed out.
+  The ReAct loop turns each into a ``tool`` message the model can correct, bounded by the
+  iteration limit. They never end a run on their own.
+* :class:`RunFailure` and its subclasses *end a run* with ``fatal_error``: the LLM is
+  unreachable after retries, the run's deadline passed, the iteration limit was reached,
+  an MCP server is gone after reconnects.
+
+Configuration problems are :class:`ConfigError` (one problem, with file, line and field)
+collected into :class:`ConfigErrors`. Custom-action problems are :class:`ActionError`.
+
+Tree::
+
+    SubagentsError
+    ├── ConfigError                 one problem in a project file (file, line, field)
+    │   └── ConfigErrors            several problems, raised together at load
+    ├── ToolSignal                  fed back to the model as a tool message
+    │   ├── UnknownToolError        name not offered (or excluded)
+    │   ├── ToolArgumentsError      malformed JSON or schema violation
+    │   ├── ToolExecutionError      the tool ran and failed (isError, exception)
+    │   └── ToolTimeoutError        the tool did not answer in time
+    ├── RunFailure                  ends the run with fatal_error
+    │   ├── LLMUnavailableError     provider failed after retries
+    │   ├── DeadlineExceeded        configuration.timeout passed
+    │   ├── IterationLimitReached   configuration.max_iterations LLM calls used
+    │   └── MCPServerUnavailable    connect/reconnect failed after max_retries
+    ├── MCPTransportError           a call failed because the transport died (maybe retried)
+    └── ActionError                 a custom action could not run or failed
+        ├── UnknownActionError      404 / not registered
+        ├── ActionRejectedError     400 / ActionExecutionRejection
+        └── ActionServerError       500, transport failure, timeout, bad response
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class SubagentsError(Exception):
+    """Base class of every error raised by subagents."""
+
+
+# --------------------------------------------------------------------------- config
+
+
+@dataclass
+class ConfigProblem:
+    """One problem in a project file; ``str()`` gives ``file:line: message``."""
+
+    file: str
+    line: int | None
+    message: str
+    field: str | None = None
+    severity: str = "error"  # "error" or "warning"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        prefix = "warning: " if self.severity == "warning" else ""
+        return f"{where}: {prefix}{self.message}"
+
+
+class ConfigError(SubagentsError):
+    """One configuration problem. ``problem`` names the file, line and field."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str = "",
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.problem = ConfigProblem(file=file, line=line, message=message, field=field)
+        super().__init__(str(self.problem))
+
+
+class ConfigErrors(ConfigError):
+    """Several configuration problems found together (all of them are reported)."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = problems
+        SubagentsError.__init__(self, "\n".join(str(p) for p in problems))
+        self.problem = problems[0] if problems else ConfigProblem("", None, "")
+
+
+# --------------------------------------------------------------------------- tool signals
+
+
+class ToolSignal(SubagentsError):
+    """A problem with one tool call that goes back to the model as a tool message."""
+
+    def __init__(self, tool_name: str, message: str) -> None:
+        self.tool_name = tool_name
+        self.message = message
+        super().__init__(message)
+
+
+class UnknownToolError(ToolSignal):
+    """The model asked for a tool that is not offered to this agent."""
+
+
+class ToolArgumentsError(ToolSignal):
+    """The arguments were not valid JSON or violated the tool's input schema."""
+
+
+class ToolExecutionError(ToolSignal):
+    """The tool ran and reported an error (MCP ``isError``, an exception, a failed slot set)."""
+
+
+class ToolTimeoutError(ToolSignal):
+    """The tool did not answer within its timeout."""
+
+
+# --------------------------------------------------------------------------- run failures
+
+
+class RunFailure(SubagentsError):
+    """A failure of the run itself; the agent ends with ``fatal_error``."""
+
+
+class LLMUnavailableError(RunFailure):
+    """The model provider could not be reached or kept failing after the retries."""
+
+
+class DeadlineExceeded(RunFailure):
+    """``configuration.timeout`` passed before the run finished."""
+
+
+class IterationLimitReached(RunFailure):
+    """The run used ``configuration.max_iterations`` LLM calls without finishing."""
+
+
+class MCPServerUnavailable(RunFailure):
+    """An MCP server could not be (re)connected after ``max_retries`` attempts."""
+
+    def __init__(self, server: str, message: str) -> None:
+        self.server = server
+        super().__init__(f"MCP server '{server}': {message}")
+
+
+class MCPTransportError(SubagentsError):
+    """A tool call failed because the connection died mid-call.
+
+    The MCP layer reconnects on the next use; it retries the call itself only for tools
+    annotated read-only or idempotent.
+    """
+
+    def __init__(self, server: str, message: str) -> None:
+        self.server = server
+        super().__init__(f"MCP server '{server}': {message}")
+
+
+# --------------------------------------------------------------------------- actions
+
+
+class ActionError(SubagentsError):
+    """A custom action could not be run or failed; its events are not applied."""
+
+    def __init__(self, action_name: str, message: str) -> None:
+        self.action_name = action_name
+        super().__init__(f"action '{action_name}': {message}")
+
+
+class UnknownActionError(ActionError):
+    """The executor does not know the action (HTTP 404, gRPC NOT_FOUND)."""
+
+
+class ActionRejectedError(ActionError):
+    """The action rejected execution (HTTP 400, ``ActionExecutionRejection``)."""
+
+
+class ActionServerError(ActionError):
+    """The action failed on the server (HTTP 500), timed out, or the transport failed."""
