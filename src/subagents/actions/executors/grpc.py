@@ -1,0 +1,306 @@
+"""gRPC executor: the Rasa SDK's ``ActionService`` (``grpc://host:port``, ``grpcs://`` TLS).
+
+With ``on_chunk`` it opens ``WebhookStream`` and forwards chunks as they arrive; without,
+it calls the unary ``Webhook`` (the server then replays chunks as responses). Barge-in
+(``cancel_event``) mutes delivery at once and sends ``AckStreamChunks`` so the server
+stops producing; the action's ``final_result`` (its events) is still awaited and returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import grpc
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from subagents.actions import wire
+from subagents.actions.executors.base import ActionResult, DomainDigest, OnChunk
+from subagents.actions.executors.http import _payload
+from subagents.actions.protos import action_webhook_pb2 as pb
+from subagents.actions.protos import action_webhook_pb2_grpc as pb_grpc
+from subagents.config.models import ActionEndpointConfig
+from subagents.errors import (
+    ActionRejectedError,
+    ActionServerError,
+    ConfigError,
+    UnknownActionError,
+)
+
+logger = logging.getLogger("subagents.actions.executor")
+
+
+class _DomainMissing(Exception):
+    """The server asked for the domain (NOT_FOUND, resource_type DOMAIN)."""
+
+
+def _unavailable(exc: BaseException) -> bool:
+    return isinstance(exc, grpc.aio.AioRpcError) and exc.code() == grpc.StatusCode.UNAVAILABLE
+
+
+class GRPCExecutor:
+    """Runs actions on a gRPC action server (ours or the Rasa SDK's ``--grpc``)."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        tls: bool = False,
+        root_certificates: bytes | None = None,
+        token: str | None = None,
+        timeout: float = 30.0,
+        retries: int = 2,
+    ) -> None:
+        """Call ``target`` (``host:port``); TLS with ``root_certificates`` or system roots."""
+        self.target = target
+        self.tls = tls
+        self.timeout = timeout
+        self.retries = max(0, retries)
+        self._root_certificates = root_certificates
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: pb_grpc.ActionServiceStub | None = None
+        self._digest = DomainDigest()
+        self._server_digest: str | None = None
+
+    @classmethod
+    def from_config(
+        cls, cfg: ActionEndpointConfig, project_root: str | Path | None = None
+    ) -> GRPCExecutor:
+        """Build from ``action_endpoint`` (``grpc(s)://host:port``, ``cafile``, ``token``...)."""
+        assert cfg.url is not None
+        parts = urlsplit(cfg.url)
+        if not parts.hostname or not parts.port:
+            raise ConfigError(
+                f"action_endpoint.url {cfg.url!r} needs a host and a port, "
+                "e.g. grpc://localhost:5055",
+                file="endpoints.yml",
+                field="action_endpoint.url",
+            )
+        root_certs = None
+        if cfg.cafile:
+            path = Path(cfg.cafile)
+            if not path.is_absolute() and project_root is not None:
+                path = Path(project_root) / path
+            try:
+                root_certs = path.read_bytes()
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read action_endpoint.cafile {str(path)!r}: {exc.strerror}",
+                    file="endpoints.yml",
+                    field="action_endpoint.cafile",
+                ) from exc
+        return cls(
+            f"{parts.hostname}:{parts.port}",
+            tls=parts.scheme.lower() == "grpcs" or root_certs is not None,
+            root_certificates=root_certs,
+            token=cfg.token,
+            timeout=cfg.timeout,
+            retries=cfg.retries,
+        )
+
+    def _client(self) -> pb_grpc.ActionServiceStub:
+        if self._stub is None:
+            if self.tls:
+                creds = grpc.ssl_channel_credentials(root_certificates=self._root_certificates)
+                self._channel = grpc.aio.secure_channel(self.target, creds)
+            else:
+                self._channel = grpc.aio.insecure_channel(self.target)
+            self._stub = pb_grpc.ActionServiceStub(self._channel)
+        return self._stub
+
+    async def run(
+        self,
+        action_name: str,
+        tracker_state: dict[str, Any],
+        domain: dict[str, Any],
+        on_chunk: OnChunk | None = None,
+        cancel_event: asyncio.Event | None = None,
+    ) -> ActionResult:
+        """Run ``action_name`` (see :class:`~subagents.actions.executors.ActionExecutor`)."""
+        digest = self._digest.of(domain)
+        send_domain = digest != self._server_digest
+        for _ in range(2):
+            request = wire.request_to_proto(
+                _payload(action_name, tracker_state, domain, digest, send_domain)
+            )
+            try:
+                if on_chunk is None:
+                    result = await self._unary(request, action_name)
+                else:
+                    result = await _Stream(self, request, on_chunk, cancel_event).run(action_name)
+            except _DomainMissing:
+                logger.info("actions.grpc.domain_requested", extra={"action": action_name})
+                send_domain = True
+                continue
+            if send_domain:
+                self._server_digest = digest
+            return result
+        raise ActionServerError(action_name, f"{self.target} keeps asking for the domain")
+
+    async def _unary(self, request: pb.WebhookRequest, action_name: str) -> ActionResult:
+        try:
+            async for attempt in self._retrying():
+                with attempt:
+                    response = await self._client().Webhook(
+                        request, timeout=self.timeout, metadata=self._metadata
+                    )
+        except grpc.aio.AioRpcError as exc:
+            raise self.map_error(exc, action_name) from exc
+        body = wire.response_from_proto(response)
+        return ActionResult(events=body["events"], responses=body["responses"])
+
+    def _retrying(self) -> AsyncRetrying:
+        return AsyncRetrying(
+            retry=retry_if_exception(_unavailable),
+            stop=stop_after_attempt(self.retries + 1),
+            wait=wait_exponential(multiplier=0.1, max=2.0),
+            reraise=True,
+        )
+
+    def map_error(self, exc: grpc.aio.AioRpcError, action_name: str) -> Exception:
+        """Turn a gRPC status into an :class:`ActionError` (or the domain request)."""
+        code, details = exc.code(), exc.details() or ""
+        parsed = _json(details)
+        message = str(parsed.get("message") or details)
+        if code == grpc.StatusCode.NOT_FOUND:
+            if parsed.get("resource_type") == "DOMAIN":
+                return _DomainMissing()
+            return UnknownActionError(
+                action_name, f"the action server does not know it ({message})"
+            )
+        if code == grpc.StatusCode.INTERNAL and "action_name" in parsed and "message" in parsed:
+            return ActionRejectedError(action_name, message)
+        if code == grpc.StatusCode.UNAVAILABLE:
+            return ActionServerError(
+                action_name,
+                f"cannot reach gRPC action server {self.target} ({details}); is it running? "
+                "(action_endpoint.url)",
+            )
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return ActionServerError(action_name, f"no answer within {self.timeout}s")
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            return ActionServerError(
+                action_name, f"{self.target} refused the token; check action_endpoint.token"
+            )
+        return ActionServerError(action_name, f"gRPC {code.name}: {message}")
+
+    async def aclose(self) -> None:
+        """Close the channel."""
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+            self._stub = None
+
+
+class _Stream:
+    """One ``WebhookStream`` call: forwards chunks, handles barge-in."""
+
+    def __init__(
+        self,
+        executor: GRPCExecutor,
+        request: pb.WebhookRequest,
+        on_chunk: OnChunk,
+        cancel_event: asyncio.Event | None,
+    ) -> None:
+        self.executor = executor
+        self.request = request
+        self.on_chunk = on_chunk
+        self.cancel_event = cancel_event
+        self.response_id = ""
+        self.acked = False
+        self.streamed: list[dict[str, Any]] = []
+        self.result: dict[str, Any] | None = None
+
+    @property
+    def barged_in(self) -> bool:
+        return self.cancel_event is not None and self.cancel_event.is_set()
+
+    async def run(self, action_name: str) -> ActionResult:
+        watcher = asyncio.create_task(self._watch()) if self.cancel_event is not None else None
+        try:
+            async for attempt in self.executor._retrying():
+                with attempt:
+                    await self._consume(action_name)
+        except grpc.aio.AioRpcError as exc:
+            raise self.executor.map_error(exc, action_name) from exc
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+        if self.result is None:
+            raise ActionServerError(action_name, "the stream ended without a final result")
+        return ActionResult(
+            events=self.result["events"],
+            responses=self.result["responses"],
+            streamed=self.streamed,
+            barged_in=self.barged_in,
+        )
+
+    async def _consume(self, action_name: str) -> None:
+        if self.streamed or self.result is not None:
+            # Part of the stream was delivered: never replay it (no retry after that).
+            raise ActionServerError(action_name, "the stream broke after delivery started")
+        call = self.executor._client().WebhookStream(
+            self.request, timeout=self.executor.timeout, metadata=self.executor._metadata
+        )
+        async for event in call:
+            kind = event.WhichOneof("event")
+            if kind == "final_result":
+                self.result = wire.response_from_proto(event.final_result)
+            elif kind == "error":
+                continue  # the call's status (raised next) carries the error
+            else:
+                await self._deliver(kind, event)
+
+    async def _deliver(self, kind: str | None, event: pb.WebhookStreamEvent) -> None:
+        if kind == "chunk_start":
+            self.response_id = event.chunk_start.response_id
+            if self.barged_in:
+                await self._ack()
+                return
+            await self.on_chunk({"event": "stream_start", "response_id": self.response_id})
+        elif kind == "chunk" and not self.barged_in:
+            payload = wire.chunk_from_proto(event.chunk)
+            await self.on_chunk(
+                {"event": "stream_chunk", "response_id": event.chunk.response_id, **payload}
+            )
+            self.streamed.append(payload)
+        elif kind == "chunk_end" and not self.barged_in:
+            await self.on_chunk({"event": "stream_end", "response_id": event.chunk_end.response_id})
+
+    async def _watch(self) -> None:
+        assert self.cancel_event is not None
+        await self.cancel_event.wait()
+        logger.info("actions.grpc.barge_in")
+        await self._ack()
+
+    async def _ack(self) -> None:
+        if self.acked or not self.response_id:
+            return
+        self.acked = True
+        ack = pb.StreamChunkAck(response_id=self.response_id)
+        try:
+            await self.executor._client().AckStreamChunks(
+                ack, timeout=self.executor.timeout, metadata=self.executor._metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            # Older servers lack AckStreamChunks: delivery is muted here all the same.
+            logger.debug("actions.grpc.ack_failed", extra={"code": exc.code().name})
+
+
+def _json(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+__all__ = ["GRPCExecutor"]

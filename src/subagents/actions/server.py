@@ -1,0 +1,191 @@
+"""``subagents actions``: serve an actions module as an HTTP or gRPC action server.
+
+The wire protocol is the open source Rasa SDK's, so Rasa-style callers work with it and
+subagents works with Rasa SDK servers. See :mod:`subagents.actions.http_app` and
+:mod:`subagents.actions.grpc_service` for the endpoints and status codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from subagents.actions.core import ActionServerCore
+from subagents.actions.registry import ActionRegistry
+from subagents.errors import ConfigError
+
+logger = logging.getLogger("subagents.actions.server")
+
+DEFAULT_PORT = 5055
+_START_TIMEOUT = 30.0
+
+
+@dataclass
+class RunningServer:
+    """A started action server: where it listens and how to stop it."""
+
+    url: str
+    port: int
+    stop_event: asyncio.Event
+
+    def stop(self) -> None:
+        """Ask the server to shut down."""
+        self.stop_event.set()
+
+
+def resolve_actions_module(project_root: Path, actions_module: str | None) -> str:
+    """The module to serve: the argument, else endpoints.yml's, else ``actions``."""
+    if actions_module:
+        return actions_module
+    endpoints = project_root / "endpoints.yml"
+    if endpoints.is_file():
+        from ruamel.yaml import YAML
+
+        try:
+            data = YAML(typ="safe").load(endpoints.read_text(encoding="utf-8")) or {}
+        except Exception as exc:
+            raise ConfigError(f"cannot parse YAML: {exc}", file="endpoints.yml") from exc
+        endpoint = data.get("action_endpoint") if isinstance(data, dict) else None
+        module = endpoint.get("actions_module") if isinstance(endpoint, dict) else None
+        if isinstance(module, str) and module:
+            return module
+    return "actions"
+
+
+def load_registry(
+    project_root: Path | str, actions_module: str | None = None
+) -> tuple[str, ActionRegistry]:
+    """Resolve the actions module of ``project_root`` and import its actions."""
+    root = Path(project_root).absolute()
+    module = resolve_actions_module(root, actions_module)
+    return module, ActionRegistry.from_module(module, root)
+
+
+@contextlib.asynccontextmanager
+async def running_server(
+    registry: ActionRegistry,
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    grpc: bool = False,
+    token: str | None = None,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+) -> AsyncIterator[RunningServer]:
+    """Run an action server for ``registry`` while the block runs (``port=0``: free port)."""
+    if bool(tls_cert) != bool(tls_key):
+        raise ConfigError(
+            "TLS needs both --tls-cert and --tls-key (PEM files)", field="--tls-cert/--tls-key"
+        )
+    core = ActionServerCore(registry, token=token)
+    stop = asyncio.Event()
+    if grpc:
+        from subagents.actions.grpc_service import start_grpc_server
+
+        server, bound = await start_grpc_server(core, host, port, tls_cert, tls_key)
+        scheme = "grpcs" if tls_cert else "grpc"
+        try:
+            yield RunningServer(f"{scheme}://{host}:{bound}", bound, stop)
+        finally:
+            await server.stop(grace=1.0)
+        return
+    async with _uvicorn(core, host, port, tls_cert, tls_key) as bound:
+        scheme = "https" if tls_cert else "http"
+        yield RunningServer(f"{scheme}://{host}:{bound}", bound, stop)
+
+
+@contextlib.asynccontextmanager
+async def _uvicorn(
+    core: ActionServerCore, host: str, port: int, tls_cert: str | None, tls_key: str | None
+) -> AsyncIterator[int]:
+    import uvicorn
+
+    from subagents.actions.http_app import create_app
+
+    config = uvicorn.Config(
+        create_app(core),
+        host=host,
+        port=port,
+        access_log=False,  # query strings may carry the token
+        log_level="warning",
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + _START_TIMEOUT
+    while not server.started:
+        if task.done():
+            task.result()  # re-raise why it could not start
+            raise OSError(f"action server could not listen on {host}:{port}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"action server did not start within {_START_TIMEOUT}s")
+        await asyncio.sleep(0.01)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    logger.info("actions.server.http_started", extra={"host": host, "port": bound})
+    try:
+        yield bound
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=10)
+
+
+async def serve_async(
+    project_root: Path | str,
+    actions_module: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    grpc: bool = False,
+    token: str | None = None,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    *,
+    ready: Any = None,
+) -> None:
+    """Serve the project's actions until cancelled (or ``ready``'s server is stopped).
+
+    ``ready``, if given, is called with the :class:`RunningServer` once listening.
+    """
+    module, registry = load_registry(project_root, actions_module)
+    async with running_server(
+        registry,
+        host=host,
+        port=port,
+        grpc=grpc,
+        token=token,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+    ) as running:
+        print(
+            f"subagents action server for '{module}' ({len(registry.names())} actions) "
+            f"listening on {running.url}",
+            flush=True,
+        )
+        if ready is not None:
+            ready(running)
+        await running.stop_event.wait()
+
+
+def serve(
+    project_root: Path | str,
+    actions_module: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    grpc: bool = False,
+    token: str | None = None,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+) -> None:
+    """Blocking :func:`serve_async`; Ctrl-C stops it."""
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            serve_async(project_root, actions_module, host, port, grpc, token, tls_cert, tls_key)
+        )

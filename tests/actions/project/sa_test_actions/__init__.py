@@ -1,0 +1,1 @@
+"""Test actions, importable by subagents and by the Rasa SDK (imports pick whichever exists)."""
