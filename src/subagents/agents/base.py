@@ -1,0 +1,312 @@
+"""``ReActAgent``: what MCPOpenAgent and MCPTaskAgent share around the loop.
+
+One run: ``process_input`` → render the prompt (once) → :func:`run_loop` under the
+deadline → build the :class:`AgentOutput` → ``process_output``.
+
+State between runs: when a run ends ``input_required`` its transcript (the messages after
+the system prompt) is kept in memory per ``AgentInput.id`` *and* exported as
+``AgentOutput.metadata["state"]`` (JSON). A caller that persists conversations passes it
+back as ``AgentInput.metadata["state"]``; when that key is present it wins over memory
+(``None`` starts afresh). A run that completes or fails forgets the state.
+
+Cancellation: ``task.cancel()`` on a running ``run`` cancels in-flight tool calls and the
+LLM request, leaves the stored state as it was before the run, and raises
+``asyncio.CancelledError`` to the canceller (the usual asyncio contract).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jinja2
+
+from subagents.agents.loop import (
+    PART_SEPARATOR,
+    AskUser,
+    CallRecord,
+    Fail,
+    Run,
+    StepResult,
+    run_loop,
+)
+from subagents.agents.prompt import compile_template, default_template, render_prompt
+from subagents.agents.schemas import AgentInput, AgentOutput, AgentStatus
+from subagents.config.models import AgentConfig
+from subagents.errors import ConfigError, RunFailure
+from subagents.llm.base import LLMClient, TextCallback
+from subagents.tools.base import ToolContext, Toolset
+from subagents.tools.custom import CustomToolset
+from subagents.tools.toolbox import Toolbox
+
+logger = logging.getLogger("subagents.agents")
+
+STATE_VERSION = 1
+_MAX_REMEMBERED = 2048  # conversations whose waiting state is kept in memory
+
+
+class ReActAgent:
+    """Base class of the ReAct sub agents (use MCPOpenAgent or MCPTaskAgent)."""
+
+    default_template_file: str = ""
+
+    def __init__(
+        self,
+        name: str,
+        description: str = "",
+        *,
+        llm: LLMClient,
+        toolsets: Sequence[Toolset] = (),
+        prompt_template: str | None = None,
+        prompt_template_source: str = "prompt_template",
+        max_iterations: int = 10,
+        timeout: float | None = None,
+        config: AgentConfig | None = None,
+        config_file: str = "",
+    ) -> None:
+        if max_iterations < 1:
+            raise ConfigError(
+                f"agent '{name}': configuration.max_iterations must be at least 1",
+                file=config_file,
+                field="configuration.max_iterations",
+            )
+        self.name = name
+        self.description = description
+        self.llm = llm
+        self.max_iterations = max_iterations
+        self.timeout = timeout
+        self.config = config
+        self.config_file = config_file or f"sub_agents/{name}/config.yml"
+        self.template: jinja2.Template = (
+            compile_template(prompt_template, source=prompt_template_source)
+            if prompt_template is not None
+            else default_template(self.default_template_file)
+        )
+        self._toolsets = list(toolsets)
+        self.toolbox = Toolbox([], agent=name, config_file=self.config_file)
+        self._ready = False
+        self._ready_lock = asyncio.Lock()
+        self._states: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+
+    # ------------------------------------------------------------------ customisation hooks
+
+    def get_custom_tool_definitions(self) -> list[dict[str, Any]]:
+        """Custom tools: OpenAI function dicts, each with a ``tool_executor`` callable."""
+        return []
+
+    async def process_input(self, input: AgentInput) -> AgentInput:
+        """Called before every run; return the (possibly changed) input."""
+        return input
+
+    async def process_output(self, output: AgentOutput) -> AgentOutput:
+        """Called after every run; return the (possibly changed) output."""
+        return output
+
+    # ------------------------------------------------------------------ subclass contract
+
+    def builtin_toolsets(self) -> list[Toolset]:
+        """The agent's built-in tools (``task_completed`` or ``set_slot_*``)."""
+        return []
+
+    async def on_control(self, run: Run, record: CallRecord) -> StepResult:
+        """Apply a successful built-in call; return Complete to end the run."""
+        raise NotImplementedError
+
+    def template_variables(self, run: Run, input: AgentInput) -> dict[str, Any]:
+        """Extra prompt variables of the agent kind."""
+        return {}
+
+    def initial_step(self, run: Run) -> StepResult | None:
+        """A result that ends the run before any LLM call (task agent: exit already met)."""
+        return None
+
+    # ------------------------------------------------------------------ preparing
+
+    async def prepare(self) -> None:
+        """List tools, compile validators and build the tool payload (once).
+
+        Raises ConfigError on duplicate tool names. Called by the loader at load time and
+        lazily by the first run.
+        """
+        if self._ready:
+            return
+        async with self._ready_lock:
+            if self._ready:
+                return
+            custom = CustomToolset(self.get_custom_tool_definitions(), owner=type(self).__name__)
+            toolsets = [
+                *self._toolsets,
+                *([custom] if len(custom) else []),
+                *self.builtin_toolsets(),
+            ]
+            toolbox = Toolbox(toolsets, agent=self.name, config_file=self.config_file)
+            await toolbox.build()
+            self.toolbox = toolbox
+            self._ready = True
+
+    def forget(self, conversation_id: str) -> None:
+        """Drop the in-memory state of one conversation."""
+        self._states.pop(conversation_id, None)
+
+    # ------------------------------------------------------------------ running
+
+    async def run(self, input: AgentInput, on_text: TextCallback | None = None) -> AgentOutput:
+        """Run the agent on one user message (see the module docstring for state)."""
+        started = time.perf_counter()
+        try:
+            input = await self.process_input(input)
+            await self.prepare()
+            await self.toolbox.refresh(relist=True)
+            run = self._new_run(input, on_text)
+        except (ConfigError, RunFailure, jinja2.TemplateError) as exc:
+            return await self._finish_failed(input, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a bug in process_input or a custom tool definition
+            logger.exception("agent.run.error", extra={"agent": self.name})
+            return await self._finish_failed(input, f"internal error: {type(exc).__name__}: {exc}")
+        logger.info("agent.run.start", extra={"agent": self.name, "conversation_id": input.id})
+        step = await self._drive(run)
+        output = self._output(input, run, step)
+        self._remember(input.id, run, step)
+        logger.info(
+            "agent.run.complete",
+            extra={
+                "agent": self.name,
+                "conversation_id": input.id,
+                "status": output.status.value,
+                "iterations": run.iterations,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+        return await self._process_output(output)
+
+    async def _process_output(self, output: AgentOutput) -> AgentOutput:
+        try:
+            return await self.process_output(output)
+        except Exception as exc:  # user code must not crash the conversation
+            logger.exception("agent.process_output.error", extra={"agent": self.name})
+            return AgentOutput(
+                id=output.id,
+                status=AgentStatus.FATAL_ERROR,
+                error_message=f"process_output failed: {type(exc).__name__}: {exc}",
+                metadata={"agent": self.name, "state": None},
+            )
+
+    async def _drive(self, run: Run) -> StepResult:
+        initial = self.initial_step(run)
+        if initial is not None:
+            return initial
+        try:
+            async with asyncio.timeout(self.timeout) as deadline:
+                return await run_loop(self, run)
+        except TimeoutError:
+            if deadline.expired():
+                return Fail(f"timed out after {self.timeout:g} seconds (configuration.timeout)")
+            return Fail("timed out")
+        except RunFailure as exc:
+            return Fail(str(exc))
+        except Exception as exc:  # an unexpected bug must not crash the conversation
+            logger.exception("agent.run.error", extra={"agent": self.name})
+            return Fail(f"internal error: {type(exc).__name__}: {exc}")
+
+    def _new_run(self, input: AgentInput, on_text: TextCallback | None) -> Run:
+        slots = input.slot_values()
+        context = ToolContext(conversation_id=input.id, slots=slots, metadata=dict(input.metadata))
+        run = Run(
+            agent=self.name,
+            conversation_id=input.id,
+            messages=[],
+            tool_context=context,
+            on_text=on_text,
+        )
+        variables = {
+            "description": self.description,
+            "conversation_history": input.conversation_history,
+            "user_message": input.user_message,
+            "slots": dict(slots),
+            "agent_name": self.name,
+            **self.template_variables(run, input),
+        }
+        system = render_prompt(self.template, variables)
+        run.messages.append({"role": "system", "content": system})
+        run.messages.extend(self._load_transcript(input))
+        if input.user_message:
+            run.messages.append({"role": "user", "content": input.user_message})
+        return run
+
+    # ------------------------------------------------------------------ state
+
+    def _load_transcript(self, input: AgentInput) -> list[dict[str, Any]]:
+        if "state" in input.metadata:
+            state = input.metadata["state"]
+            if not isinstance(state, Mapping) or state.get("agent") != self.name:
+                return []
+            transcript = state.get("transcript")
+            return [dict(m) for m in transcript] if isinstance(transcript, list) else []
+        return [dict(m) for m in self._states.get(input.id, [])]
+
+    def _remember(self, conversation_id: str, run: Run, step: StepResult) -> None:
+        if isinstance(step, AskUser):
+            self._states[conversation_id] = run.messages[1:]
+            self._states.move_to_end(conversation_id)
+            while len(self._states) > _MAX_REMEMBERED:
+                self._states.popitem(last=False)
+        else:
+            self._states.pop(conversation_id, None)
+
+    # ------------------------------------------------------------------ output
+
+    def _output(self, input: AgentInput, run: Run, step: StepResult) -> AgentOutput:
+        metadata: dict[str, Any] = {"agent": self.name, "iterations": run.iterations}
+        if isinstance(step, Fail):
+            logger.warning(
+                "agent.run.failed",
+                extra={"agent": self.name, "conversation_id": input.id, "error": step.error},
+            )
+            metadata["state"] = None
+            return AgentOutput(
+                id=input.id,
+                status=AgentStatus.FATAL_ERROR,
+                error_message=step.error,
+                events=run.events,
+                structured_results=run.structured_results,
+                metadata=metadata,
+            )
+        if isinstance(step, AskUser):
+            status = AgentStatus.INPUT_REQUIRED
+            metadata["state"] = {
+                "version": STATE_VERSION,
+                "agent": self.name,
+                "transcript": run.messages[1:],
+            }
+        else:
+            status = AgentStatus.COMPLETED
+            metadata["state"] = None
+        parts = list(run.texts)
+        return AgentOutput(
+            id=input.id,
+            status=status,
+            response_message=PART_SEPARATOR.join(parts) if parts else None,
+            events=run.events,
+            structured_results=run.structured_results,
+            metadata=metadata,
+        )
+
+    async def _finish_failed(self, input: AgentInput, error: str) -> AgentOutput:
+        logger.warning("agent.run.failed", extra={"agent": self.name, "error": error})
+        output = AgentOutput(
+            id=input.id,
+            status=AgentStatus.FATAL_ERROR,
+            error_message=error,
+            metadata={"agent": self.name, "iterations": 0, "state": None},
+        )
+        return await self._process_output(output)
+
+    async def emit_text(self, run: Run, text: str) -> None:
+        """Deliver text the model did not stream (e.g. a task_completed message)."""
+        if run.on_text is not None:
+            await run.on_text((PART_SEPARATOR if run.texts else "") + text)
+        run.texts.append(text)

@@ -1,0 +1,152 @@
+"""Run one sub agent from the command line, online or against an offline scenario.
+
+::
+
+    python -m subagents.agents.demo --project . --agent weather_helper \\
+        --scenario scenarios/weather_helper.yml "What's the weather in Paris?"
+
+    python -m subagents.agents.demo --agent appointment_booker \\
+        --exit-if "slots.appointment_date is not null" \\
+        --exit-if "slots.appointment_time is not null" \\
+        --scenario scenarios/appointment_booker.yml "I need a haircut" "Tuesday 10:30"
+
+Each message is one run; the agent keeps its transcript between them (``input_required``).
+With ``--scenario`` every model group is pointed at the scripted model (no API key, no
+network); without it the models in endpoints.yml are used. ``--slot name=value`` presets
+slots (values parsed as JSON when possible).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from subagents.agents.schemas import AgentInput, AgentInputSlot, AgentOutput, AgentStatus
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m subagents.agents.demo", description="Run one sub agent."
+    )
+    parser.add_argument("messages", nargs="+", help="user messages, one run each")
+    parser.add_argument("--project", default=".", help="project directory (default: .)")
+    parser.add_argument("--agent", required=True, help="agent name (agent.name in config.yml)")
+    parser.add_argument("--scenario", help="scripted model scenario (YAML) for an offline run")
+    parser.add_argument("--exit-if", action="append", default=[], help="exit condition")
+    parser.add_argument("--slot", action="append", default=[], help="preset slot: name=value")
+    parser.add_argument("--stream", action="store_true", help="print text as it is streamed")
+    parser.add_argument("--json", action="store_true", help="print each output as JSON")
+    return parser.parse_args(argv)
+
+
+def _slots(pairs: list[str], project: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--slot expects name=value, got '{pair}'")
+        try:
+            values[name] = json.loads(raw)
+        except ValueError:
+            values[name] = raw
+    for name, slot in project.domain.slots.items():
+        values.setdefault(name, slot.initial_value)
+    return values
+
+
+def _print(output: AgentOutput, as_json: bool, streamed: bool) -> None:
+    if as_json:
+        print(output.model_dump_json(indent=2))
+        return
+    for result in output.structured_results:
+        flag = "error" if result["is_error"] else "ok"
+        arguments = json.dumps(result["arguments"], ensure_ascii=False)
+        print(f"  [tool {flag}] {result['name']}({arguments}) -> {result['result'][:200]}")
+    for event in output.events:
+        print(f"  [slot] {event['name']} = {json.dumps(event['value'], ensure_ascii=False)}")
+    if output.response_message and not streamed:
+        print(f"agent: {output.response_message}")
+    if output.error_message:
+        print(f"error: {output.error_message}")
+    print(f"  ({output.status.value}, {output.metadata.get('iterations', 0)} LLM calls)")
+
+
+async def _main(args: argparse.Namespace) -> int:
+    from subagents.agents.loader import load_agents
+    from subagents.config.loader import load_project
+    from subagents.testing import ScriptedModelServer, point_endpoints_at
+
+    project = load_project(Path(args.project))
+    server = ScriptedModelServer(Path(args.scenario)) if args.scenario else None
+    if server is not None:
+        await server.start()
+        project.endpoints = point_endpoints_at(project.endpoints, server.url)
+    status = 0
+    try:
+        async with load_agents(project) as registry:
+            agent = registry.get(args.agent, exit_if=args.exit_if or None)
+            slots = _slots(args.slot, project)
+            history: list[str] = []
+            for message in args.messages:
+                print(f"user: {message}")
+                history.append(f"USER: {message}")
+                output = await _run_once(agent, message, slots, history, args.stream)
+                _print(output, args.json, args.stream)
+                for event in output.events:
+                    slots[event["name"]] = event["value"]
+                if output.response_message:
+                    history.append(f"AI: {output.response_message}")
+                if output.status is AgentStatus.FATAL_ERROR:
+                    status = 1
+                if output.status is not AgentStatus.INPUT_REQUIRED:
+                    break
+    finally:
+        if server is not None:
+            await server.aclose()
+    return status
+
+
+async def _run_once(
+    agent: Any, message: str, slots: dict[str, Any], history: list[str], stream: bool
+) -> AgentOutput:
+    async def on_text(delta: str) -> None:
+        sys.stdout.write(delta)
+        sys.stdout.flush()
+
+    if stream:
+        sys.stdout.write("agent: ")
+    output: AgentOutput = await agent.run(
+        AgentInput(
+            id="demo",
+            user_message=message,
+            slots=[AgentInputSlot(name=n, value=v) for n, v in slots.items()],
+            conversation_history="\n".join(history),
+        ),
+        on_text=on_text if stream else None,
+    )
+    if stream:
+        sys.stdout.write("\n")
+    return output
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m subagents.agents.demo``."""
+    from subagents.errors import ConfigError, SubagentsError
+
+    args = _parse_args(argv)
+    try:
+        return asyncio.run(_main(args))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except SubagentsError as exc:  # e.g. an MCP server that cannot start
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""Loading the project's sub agents: ``load_agents(project_root)`` → :class:`AgentRegistry`.
+
+::
+
+    async with load_agents("path/to/project") as agents:      # MCP servers connected here
+        agent = agents.get("weather")                          # MCPOpenAgent
+        booking = agents.get("booking", exit_if=["slots.date is not null"])  # MCPTaskAgent
+        output = await agent.run(AgentInput(id="c1", user_message="Weather in Paris?"))
+
+``registry = await load_agents(root)`` works too (then ``await registry.aclose()``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from subagents.agents.base import ReActAgent
+from subagents.agents.open_agent import MCPOpenAgent
+from subagents.agents.task_agent import MCPTaskAgent
+from subagents.errors import ConfigError, ConfigErrors, ConfigProblem
+from subagents.llm.base import LLMClient
+from subagents.tools.base import FilteredToolset, Toolset
+
+if TYPE_CHECKING:
+    from subagents.config.loader import LoadedAgent, Project
+    from subagents.mcp import MCPManager
+
+logger = logging.getLogger("subagents.agents.loader")
+
+
+class AgentRegistry:
+    """The project's agents, their LLM clients and MCP connections.
+
+    Open agents are built and their tools listed at start (duplicate tool names are load
+    errors); task agents are built on first :meth:`get` for a given ``exit_if`` and cached.
+    """
+
+    def __init__(self, project: Project, *, mcp: MCPManager | None = None) -> None:
+        self.project = project
+        self._mcp = mcp
+        self._owns_mcp = mcp is None
+        self._llms: dict[str, LLMClient] = {}
+        self._classes: dict[str, type[ReActAgent] | None] = {}
+        self._open: dict[str, ReActAgent] = {}
+        self._task: dict[tuple[str, tuple[str, ...]], ReActAgent] = {}
+        self._started = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the project's agents."""
+        return list(self.project.agents)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.project.agents
+
+    async def start(self) -> AgentRegistry:
+        """Connect the MCP servers the agents use and build every agent (once)."""
+        if self._started:
+            return self
+        try:
+            await self._connect_mcp()
+            problems: list[ConfigProblem] = []
+            for name, loaded in self.project.agents.items():
+                try:
+                    cls = self._classes[name] = self._agent_class(loaded)
+                    if cls is not None and issubclass(cls, MCPTaskAgent):
+                        continue  # built per exit_if by get()
+                    agent = self._build(loaded, None)
+                    await agent.prepare()
+                    self._open[name] = agent
+                except ConfigError as exc:
+                    problems.extend(getattr(exc, "problems", None) or [exc.problem])
+            if problems:
+                raise ConfigErrors(problems)
+        except BaseException:
+            await self.aclose()
+            raise
+        self._started = True
+        logger.info("agents.loaded", extra={"agents": len(self.project.agents)})
+        return self
+
+    async def aclose(self) -> None:
+        """Close LLM clients and, when this registry opened them, the MCP connections."""
+        for client in self._llms.values():
+            try:
+                await client.aclose()
+            except Exception:  # closing must go on for the others
+                logger.warning("agents.llm.close_failed")
+        self._llms.clear()
+        if self._owns_mcp and self._mcp is not None:
+            await self._mcp.aclose()
+            self._mcp = None
+
+    def __await__(self) -> Generator[Any, None, AgentRegistry]:
+        return self.start().__await__()
+
+    async def __aenter__(self) -> AgentRegistry:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ agents
+
+    def get(self, name: str, exit_if: Sequence[str] | None = None) -> ReActAgent:
+        """The agent ``name``: MCPOpenAgent without ``exit_if``, else an MCPTaskAgent."""
+        loaded = self.project.agents.get(name)
+        if loaded is None:
+            known = ", ".join(sorted(self.project.agents)) or "none"
+            raise ConfigError(f"unknown agent '{name}' (known agents: {known})", field="call")
+        if not exit_if:
+            agent = self._open.get(name)
+            if agent is None:
+                agent = self._open[name] = self._build(loaded, None)
+            return agent
+        key = (name, tuple(exit_if))
+        task = self._task.get(key)
+        if task is None:
+            task = self._task[key] = self._build(loaded, list(exit_if))
+        return task
+
+    def _build(self, loaded: LoadedAgent, exit_if: list[str] | None) -> ReActAgent:
+        if loaded.name not in self._classes:
+            self._classes[loaded.name] = self._agent_class(loaded)
+        cls = self._classes[loaded.name]
+        file = _relative(loaded.file, self.project.root)
+        cfg = loaded.config.configuration
+        kwargs: dict[str, Any] = {
+            "llm": self._llm_for(loaded),
+            "toolsets": self._toolsets_for(loaded),
+            "prompt_template": loaded.prompt_template_text,
+            "prompt_template_source": cfg.prompt_template or "prompt_template",
+            "max_iterations": cfg.max_iterations,
+            "timeout": cfg.timeout,
+            "config": loaded.config,
+            "config_file": file,
+        }
+        description = loaded.config.agent.description
+        if exit_if is None:
+            if cls is not None and not issubclass(cls, MCPOpenAgent):
+                raise ConfigError(
+                    f"{file}: agent '{loaded.name}' uses the task agent class "
+                    f"'{cfg.module}' but is called without exit_if; add exit_if to the call "
+                    "step or subclass MCPOpenAgent",
+                    file=file,
+                    field="configuration.module",
+                )
+            return (cls or MCPOpenAgent)(loaded.name, description, **kwargs)
+        if cls is not None and not issubclass(cls, MCPTaskAgent):
+            raise ConfigError(
+                f"{file}: agent '{loaded.name}' is called with exit_if but its class "
+                f"'{cfg.module}' is not an MCPTaskAgent; subclass MCPTaskAgent or remove exit_if",
+                file=file,
+                field="configuration.module",
+            )
+        task_cls = cls or MCPTaskAgent
+        return task_cls(  # type: ignore[call-arg]
+            loaded.name, description, exit_if=exit_if, slots=self.project.domain.slots, **kwargs
+        )
+
+    def _agent_class(self, loaded: LoadedAgent) -> type[ReActAgent] | None:
+        module = loaded.config.configuration.module
+        if not module:
+            return None
+        from subagents.config.agent_module import AgentModuleError, load_agent_class
+
+        file = _relative(loaded.file, self.project.root)
+        try:
+            return load_agent_class(self.project.root, module)  # type: ignore[return-value]
+        except AgentModuleError as exc:
+            raise ConfigError(
+                f"{file}: configuration.module: {exc}", file=file, field="configuration.module"
+            ) from None
+
+    # ------------------------------------------------------------------ LLM and MCP
+
+    def _llm_for(self, loaded: LoadedAgent) -> LLMClient:
+        from subagents.llm import create_llm_client, resolve_llm_config
+
+        models = resolve_llm_config(self.project.endpoints, loaded.config.configuration.llm)
+        key = "|".join(m.model_dump_json() for m in models)
+        client = self._llms.get(key)
+        if client is None:
+            client = self._llms[key] = create_llm_client(models)
+        return client
+
+    def _toolsets_for(self, loaded: LoadedAgent) -> list[Toolset]:
+        refs = loaded.config.connections.mcp_servers
+        if not refs:
+            return []
+        if self._mcp is None:
+            raise ConfigError(
+                f"agent '{loaded.name}' uses MCP servers but no MCP manager is running",
+                field="connections.mcp_servers",
+            )
+        return [
+            FilteredToolset(
+                self._mcp.toolset(ref.name), include=ref.include_tools, exclude=ref.exclude_tools
+            )
+            for ref in refs
+        ]
+
+    async def _connect_mcp(self) -> None:
+        needed = sorted(
+            {
+                ref.name
+                for a in self.project.agents.values()
+                for ref in a.config.connections.mcp_servers
+            }
+        )
+        if not needed:
+            return
+        if self._mcp is None:
+            from subagents.mcp import MCPManager
+
+            self._mcp = MCPManager(
+                self.project.endpoints.mcp_servers, project_root=self.project.root
+            )
+        await self._mcp.start(needed)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path(root).resolve()))
+    except ValueError:
+        return str(path)
+
+
+def load_agents(
+    project_root: str | Path | Project, *, mcp: MCPManager | None = None
+) -> AgentRegistry:
+    """The project's agents as a registry; ``async with`` (or ``await``) starts it.
+
+    ``project_root`` is a project directory or an already loaded
+    :class:`~subagents.config.loader.Project` (e.g. with endpoints pointed at the scripted
+    model). Pass ``mcp`` to share an :class:`~subagents.mcp.MCPManager`; the registry then
+    starts the servers its agents need but does not close the manager.
+    """
+    if isinstance(project_root, str | Path):
+        from subagents.config.loader import load_project
+
+        project = load_project(project_root)
+    else:
+        project = project_root
+    return AgentRegistry(project, mcp=mcp)

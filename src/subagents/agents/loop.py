@@ -1,0 +1,347 @@
+"""The one ReAct loop shared by MCPOpenAgent and MCPTaskAgent.
+
+The loop is a small state machine: every LLM response is turned into a typed step result
+(:class:`Continue`, :class:`AskUser`, :class:`Complete`, :class:`Fail`). Streaming is only
+a mode: ``on_text`` is handed to the LLM client, which awaits it for each text delta.
+
+Tool calls of one response run concurrently (asyncio tasks) between *control* calls
+(built-ins such as ``task_completed``), which are applied in call order by the agent; once
+a control call ends the run, later calls are not executed. Every call gets exactly one
+``tool`` message, in call order. Bad model output (unknown or refused tool, malformed JSON,
+schema violations) and tool failures go back to the model as tool messages; only
+:class:`~subagents.errors.RunFailure` ends the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from subagents.errors import (
+    MCPTransportError,
+    RunFailure,
+    ToolArgumentsError,
+    ToolSignal,
+    ToolTimeoutError,
+    UnknownToolError,
+)
+from subagents.llm.base import LLMClient, LLMResponse, TextCallback, ToolCall
+from subagents.tools.base import ToolContext
+from subagents.tools.schema import validation_error
+
+if TYPE_CHECKING:
+    from subagents.tools.toolbox import BoundTool, Toolbox
+
+logger = logging.getLogger("subagents.agents.loop")
+
+EMPTY_REPLY_NUDGE = (
+    "Your last reply was empty. Reply to the user with text, or call one of the tools."
+)
+NOT_EXECUTED = "Not executed: the task ended before this call."
+PART_SEPARATOR = "\n\n"
+
+
+# --------------------------------------------------------------------------- step results
+
+
+@dataclass(frozen=True)
+class Continue:
+    """Call the model again with the tool results appended."""
+
+
+@dataclass(frozen=True)
+class AskUser:
+    """The model replied with text and no tool call: wait for the user."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Complete:
+    """The task is done; ``message`` goes to the user (``None``: complete silently)."""
+
+    message: str | None
+
+
+@dataclass(frozen=True)
+class Fail:
+    """The run cannot go on (ends with ``fatal_error``)."""
+
+    error: str
+
+
+StepResult = Continue | AskUser | Complete | Fail
+
+
+# --------------------------------------------------------------------------- run state
+
+
+@dataclass
+class CallRecord:
+    """The outcome of one tool call, as the model and the tracker see it."""
+
+    call: ToolCall
+    tool_name: str
+    content: str
+    is_error: bool
+    structured: Any = None
+    control: bool = False
+
+
+@dataclass
+class Run:
+    """Mutable state of one run: request messages, slots, outputs."""
+
+    agent: str
+    conversation_id: str
+    messages: list[dict[str, Any]]
+    tool_context: ToolContext
+    on_text: TextCallback | None = None
+    iterations: int = 0
+    texts: list[str] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    structured_results: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def slots(self) -> dict[str, Any]:
+        return self.tool_context.slots
+
+
+class LoopAgent(Protocol):
+    """What the loop needs from an agent."""
+
+    name: str
+    max_iterations: int
+    llm: LLMClient
+    toolbox: Toolbox
+
+    async def on_control(self, run: Run, record: CallRecord) -> StepResult: ...
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+async def run_loop(agent: LoopAgent, run: Run) -> StepResult:
+    """Drive the model until it asks the user, completes, or the run fails."""
+    while True:
+        if run.iterations >= agent.max_iterations:
+            return Fail(f"iteration limit reached ({agent.max_iterations} LLM calls)")
+        await agent.toolbox.refresh()
+        started = time.perf_counter()
+        response = await agent.llm.complete(
+            run.messages, agent.toolbox.payload, on_text=_text_callback(run)
+        )
+        run.iterations += 1
+        step = await _step(agent, run, response)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "agent.run.step",
+                extra={
+                    "agent": run.agent,
+                    "iteration": run.iterations,
+                    "tool_calls": len(response.tool_calls),
+                    "step": type(step).__name__,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+        if not isinstance(step, Continue):
+            return step
+
+
+def _text_callback(run: Run) -> TextCallback | None:
+    """``run.on_text``, prefixed with the part separator when earlier parts exist.
+
+    So the streamed text always equals ``response_message`` (parts joined by a blank line).
+    """
+    on_text = run.on_text
+    if on_text is None or not run.texts:
+        return on_text
+    first = True
+
+    async def forward(delta: str) -> None:
+        nonlocal first
+        if first and delta:
+            first = False
+            delta = PART_SEPARATOR + delta
+        await on_text(delta)
+
+    return forward
+
+
+async def _step(agent: LoopAgent, run: Run, response: LLMResponse) -> StepResult:
+    text = response.text or ""
+    if text.strip():
+        run.texts.append(text)
+    if not response.tool_calls:
+        run.messages.append({"role": "assistant", "content": text})
+        if not text.strip():
+            run.messages.append({"role": "user", "content": EMPTY_REPLY_NUDGE})
+            return Continue()
+        return AskUser(text)
+    run.messages.append(_assistant_message(text, response.tool_calls))
+    return await _execute_calls(agent, run, response.tool_calls)
+
+
+def _assistant_message(text: str, calls: list[ToolCall]) -> dict[str, Any]:
+    return {
+        "role": "assistant",
+        "content": text or None,
+        "tool_calls": [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.raw_arguments},
+            }
+            for call in calls
+        ],
+    }
+
+
+async def _execute_calls(agent: LoopAgent, run: Run, calls: list[ToolCall]) -> StepResult:
+    """Run the calls: plain ones concurrently, control ones in order (see module doc)."""
+    result: StepResult = Continue()
+    index = 0
+    while index < len(calls):
+        if not isinstance(result, Continue):
+            _append(run, CallRecord(calls[index], calls[index].name, NOT_EXECUTED, True))
+            index += 1
+            continue
+        tool = agent.toolbox.lookup(calls[index].name)
+        if tool is not None and tool.control:
+            record = await execute_call(agent.toolbox, run, calls[index])
+            _append(run, record)
+            if not record.is_error:
+                result = await agent.on_control(run, record)
+            index += 1
+            continue
+        end = index
+        while end < len(calls):
+            nxt = agent.toolbox.lookup(calls[end].name)
+            if nxt is not None and nxt.control:
+                break
+            end += 1
+        for record in await _execute_concurrently(agent.toolbox, run, calls[index:end]):
+            _append(run, record)
+        index = end
+    return result
+
+
+async def _execute_concurrently(
+    toolbox: Toolbox, run: Run, calls: list[ToolCall]
+) -> list[CallRecord]:
+    if len(calls) == 1:
+        return [await execute_call(toolbox, run, calls[0])]
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(execute_call(toolbox, run, call)) for call in calls]
+    except BaseExceptionGroup as grouped:
+        # execute_call only lets RunFailure (and cancellation) through: surface the first.
+        failures = grouped.subgroup(lambda e: isinstance(e, RunFailure))
+        if failures is not None:
+            raise _first(failures) from None
+        raise
+    return [task.result() for task in tasks]
+
+
+def _first(group: BaseExceptionGroup[Any]) -> BaseException:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _append(run: Run, record: CallRecord) -> None:
+    run.messages.append({"role": "tool", "tool_call_id": record.call.id, "content": record.content})
+    if record.content == NOT_EXECUTED:
+        return
+    call = record.call
+    run.structured_results.append(
+        {
+            "name": record.tool_name,
+            "arguments": call.arguments if call.arguments is not None else call.raw_arguments,
+            "result": record.content,
+            "is_error": record.is_error,
+        }
+    )
+
+
+# --------------------------------------------------------------------------- one call
+
+
+async def execute_call(toolbox: Toolbox, run: Run, call: ToolCall) -> CallRecord:
+    """Execute one call; every problem becomes an error record, except RunFailure."""
+    started = time.perf_counter()
+    tool = toolbox.lookup(call.name)
+    name = tool.spec.name if tool is not None else call.name
+    try:
+        record = await _call_tool(toolbox, tool, run, call)
+    except RunFailure:
+        raise
+    except ToolSignal as signal:
+        record = CallRecord(call, name, _signal_text(name, signal, toolbox), True)
+    except MCPTransportError as exc:
+        text = f"Error: tool '{name}' could not complete ({exc}); it may or may not have run."
+        record = CallRecord(call, name, text, True)
+    except Exception as exc:  # a tool raising must never crash the run
+        logger.warning(
+            "agent.tool.exception",
+            extra={"agent": run.agent, "tool": name, "error_type": type(exc).__name__},
+        )
+        text = f"Error: tool '{name}' failed: {type(exc).__name__}: {exc}"
+        record = CallRecord(call, name, text, True)
+    if logger.isEnabledFor(logging.INFO):
+        logger.info(
+            "agent.tool",
+            extra={
+                "agent": run.agent,
+                "tool": name,
+                "is_error": record.is_error,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+    return record
+
+
+async def _call_tool(
+    toolbox: Toolbox, tool: BoundTool | None, run: Run, call: ToolCall
+) -> CallRecord:
+    if tool is None:
+        raise UnknownToolError(call.name, "unknown tool")
+    if call.parse_error is not None or call.arguments is None:
+        raise ToolArgumentsError(call.name, call.parse_error or "arguments are missing")
+    if tool.validator is not None:
+        problem = validation_error(tool.validator, call.arguments)
+        if problem is not None:
+            raise ToolArgumentsError(tool.spec.name, problem)
+    outcome = await tool.toolset.call_tool(tool.spec.name, call.arguments, run.tool_context)
+    if outcome.is_error:
+        text = f"Error: tool '{tool.spec.name}' reported an error: {outcome.text}"
+        return CallRecord(call, tool.spec.name, text, True, outcome.structured, tool.control)
+    content = outcome.text if outcome.text else "(the tool returned no output)"
+    return CallRecord(call, tool.spec.name, content, False, outcome.structured, tool.control)
+
+
+def _signal_text(name: str, signal: ToolSignal, toolbox: Toolbox) -> str:
+    if isinstance(signal, UnknownToolError):
+        available = ", ".join(toolbox.model_names) or "none"
+        return (
+            f"Error: there is no tool named '{name}' available to you. "
+            f"Available tools: {available}."
+        )
+    if isinstance(signal, ToolArgumentsError):
+        return (
+            f"Error: invalid arguments for tool '{name}': {signal.message}. "
+            "Fix the arguments and call the tool again."
+        )
+    if isinstance(signal, ToolTimeoutError):
+        return f"Error: tool '{name}' timed out: {signal.message}"
+    return f"Error: tool '{name}' failed: {signal.message}"
+
+
+def dump_arguments(arguments: dict[str, Any]) -> str:
+    """Compact JSON used when the loop itself writes arguments (tests, demos)."""
+    return json.dumps(arguments, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,218 @@
+"""Built-in tools of the ReAct sub agents: ``task_completed`` and ``set_slot_<slot>``.
+
+Their definitions match the reference exactly (names, descriptions, ``strict: true``).
+Both toolsets are pure: they validate and return a :class:`ToolOutcome` whose
+``structured`` field tells the agent what happened (``{"completed": message}`` or
+``{"slot": name, "value": value}``); the agent applies it in call order.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from subagents.config.models import SlotConfig
+from subagents.errors import ToolArgumentsError, UnknownToolError
+from subagents.tools.base import ToolContext, ToolOutcome, ToolSpec
+
+TASK_COMPLETED = "task_completed"
+TASK_COMPLETED_DESCRIPTION = (
+    "Signal that the MCP agent has FULLY completed its primary task. Once you have presented "
+    "your findings, follow-up with a message summarizing the completed task in a comprehensive "
+    "and well-written manner. Avoid repeating information already provided in the conversation."
+)
+TASK_COMPLETED_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "message": {"type": "string", "description": "A message describing the completed task."}
+    },
+    "required": ["message"],
+    "additionalProperties": False,
+}
+SET_SLOT_PREFIX = "set_slot_"
+_SLOT_VALUE_DESCRIPTION = "The value to assign to the slot."
+
+
+def _only_key(tool: str, arguments: Mapping[str, Any], key: str) -> Any:
+    """The single allowed argument ``key``; anything else is an error for the model."""
+    extra = sorted(set(arguments) - {key})
+    if extra:
+        raise ToolArgumentsError(
+            tool, f"unexpected argument(s) {extra}; the only argument is '{key}'"
+        )
+    if key not in arguments:
+        raise ToolArgumentsError(tool, f"'{key}' is a required property")
+    return arguments[key]
+
+
+class TaskCompletedToolset:
+    """The ``task_completed`` tool of the general-purpose agent."""
+
+    validates_arguments = True
+    spec = ToolSpec(
+        name=TASK_COMPLETED,
+        description=TASK_COMPLETED_DESCRIPTION,
+        input_schema=TASK_COMPLETED_SCHEMA,
+        strict=True,
+        source="builtin",
+    )
+
+    async def list_tools(self) -> list[ToolSpec]:
+        return [self.spec]
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: ToolContext | None = None
+    ) -> ToolOutcome:
+        if name != TASK_COMPLETED:
+            raise UnknownToolError(name, f"Tool '{name}' is not available to this agent.")
+        message = _only_key(name, arguments, "message")
+        if not isinstance(message, str) or not message.strip():
+            raise ToolArgumentsError(name, "'message' must be a non-empty string")
+        return ToolOutcome(text="Task marked as completed.", structured={"completed": message})
+
+
+# --------------------------------------------------------------------------- set_slot_*
+
+
+def slot_tool_spec(slot: str, config: SlotConfig) -> ToolSpec:
+    """The ``set_slot_<slot>`` definition for one slot, typed from its domain config."""
+    description = f"Set the slot '{slot}' to a specific value. The slot type is {config.type}."
+    value_schema: dict[str, Any]
+    if config.type == "bool":
+        value_schema = {"type": "boolean"}
+    elif config.type == "float":
+        value_schema = {"type": "number"}
+    elif config.type == "list":
+        value_schema = {"type": "array", "items": {"type": "string"}}
+    elif config.type == "categorical":
+        values = list(config.values or [])
+        description += f" The allowed values are: {values}."
+        value_schema = {"type": "string", "enum": [str(v) for v in values]}
+    else:  # text, any
+        value_schema = {"type": "string"}
+    value_schema["description"] = _SLOT_VALUE_DESCRIPTION
+    return ToolSpec(
+        name=SET_SLOT_PREFIX + slot,
+        description=description,
+        input_schema={
+            "type": "object",
+            "properties": {"slot_value": value_schema},
+            "required": ["slot_value"],
+            "additionalProperties": False,
+        },
+        strict=True,
+        source="builtin",
+    )
+
+
+def coerce_slot_value(slot: str, config: SlotConfig, value: Any) -> Any:
+    """Coerce ``value`` to the slot type (DESIGN.md) or raise :class:`ValueError`.
+
+    A value of the slot's JSON type is taken as is; a string that cleanly converts
+    (``"42"`` for float, ``"true"`` for bool, a JSON array for list) is converted.
+    """
+    kind = config.type
+    if kind == "any":
+        return value
+    if kind == "text":
+        if isinstance(value, str):
+            return value
+        raise ValueError(f"expected a string, got {_json_type(value)}")
+    if kind == "bool":
+        return _to_bool(value)
+    if kind == "float":
+        return _to_float(value)
+    if kind == "list":
+        return _to_list(value)
+    if kind == "categorical":
+        return _to_category(value, list(config.values or []))
+    raise ValueError(f"unsupported slot type '{kind}'")
+
+
+def _json_type(value: Any) -> str:
+    return "null" if value is None else type(value).__name__.replace("str", "string")
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(f"expected a boolean (true or false), got {json.dumps(value)}")
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise ValueError(f"expected a number, got {json.dumps(value)}") from None
+    else:
+        raise ValueError(f"expected a number, got {json.dumps(value)}")
+    if not math.isfinite(number):
+        raise ValueError(f"expected a finite number, got {json.dumps(value)}")
+    return number
+
+
+def _to_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError("expected an array of strings, got a string") from None
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return list(value)
+    raise ValueError(f"expected an array of strings, got {json.dumps(value)[:100]}")
+
+
+def _to_category(value: Any, allowed: list[Any]) -> Any:
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise ValueError(f"expected one of {allowed}, got {json.dumps(value)[:100]}")
+    text = str(value)
+    for candidate in allowed:
+        if str(candidate) == text:
+            return candidate
+    folded = text.strip().casefold()
+    for candidate in allowed:
+        if str(candidate).casefold() == folded:
+            return candidate
+    raise ValueError(f"{json.dumps(value)} is not one of the allowed values {allowed}")
+
+
+class SetSlotToolset:
+    """``set_slot_<slot>`` tools for the slots named in a task agent's exit conditions."""
+
+    validates_arguments = True
+
+    def __init__(self, slots: Iterable[tuple[str, SlotConfig]]) -> None:
+        self._slots: dict[str, SlotConfig] = {}
+        self._specs: list[ToolSpec] = []
+        for name, config in slots:
+            if name in self._slots:
+                continue
+            self._slots[name] = config
+            self._specs.append(slot_tool_spec(name, config))
+
+    async def list_tools(self) -> list[ToolSpec]:
+        return list(self._specs)
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: ToolContext | None = None
+    ) -> ToolOutcome:
+        slot = name[len(SET_SLOT_PREFIX) :] if name.startswith(SET_SLOT_PREFIX) else ""
+        config = self._slots.get(slot)
+        if config is None:
+            raise UnknownToolError(name, f"Tool '{name}' is not available to this agent.")
+        raw = _only_key(name, arguments, "slot_value")
+        try:
+            value = coerce_slot_value(slot, config, raw)
+        except ValueError as exc:
+            raise ToolArgumentsError(name, f"invalid value for slot '{slot}': {exc}") from None
+        return ToolOutcome(
+            text=f"Slot '{slot}' set to {json.dumps(value, ensure_ascii=False)}.",
+            structured={"slot": slot, "value": value},
+        )
