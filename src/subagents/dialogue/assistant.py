@@ -1,0 +1,258 @@
+"""``Assistant``: one user message in, bot messages out.
+
+    assistant = await Assistant.load("path/to/project")
+    messages = await assistant.handle_message("user-1", "hi")
+    await assistant.aclose()
+
+Each message locks its conversation (messages to one conversation run in order; different
+conversations run concurrently), loads the conversation's state from the tracker store,
+advances the dialogue stack (:mod:`subagents.dialogue.engine`) and saves the state plus
+the turn's events in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from subagents.dialogue.domain import Domain
+from subagents.dialogue.engine import DialogueEngine
+from subagents.dialogue.flows import Flow, compile_flows
+from subagents.dialogue.locks import ConversationLocks
+from subagents.dialogue.router import FlowRouter
+from subagents.dialogue.state import ConversationState
+from subagents.dialogue.turn import Turn
+from subagents.llm.base import LLMClient
+from subagents.stores.base import TrackerStore
+
+logger = logging.getLogger("subagents.dialogue.assistant")
+
+Callback = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Assistant:
+    """A loaded project, ready to handle messages of many conversations.
+
+    Build it with :meth:`load`; the constructor is for tests that assemble the parts.
+    """
+
+    def __init__(
+        self,
+        *,
+        domain: Domain,
+        flows: dict[str, Flow],
+        store: TrackerStore,
+        agents: Any = None,
+        executor: Any = None,
+        router_llm: LLMClient | None = None,
+        project: Any = None,
+        closers: list[Callable[[], Awaitable[None]]] | None = None,
+    ) -> None:
+        self.project = project
+        self.domain = domain
+        self.flows = flows
+        self.store = store
+        self.agents = agents
+        self.executor = executor
+        self.router = FlowRouter(flows, router_llm)
+        self.engine = DialogueEngine(
+            domain=domain,
+            flows=flows,
+            router=self.router,
+            agents=agents,
+            executor=executor,
+            store=store,
+        )
+        self._locks = ConversationLocks()
+        self._closers = closers or []
+        self._closed = False
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    async def load(
+        cls,
+        project_root: str | Path,
+        *,
+        llm_url: str | None = None,
+        tracker_store: TrackerStore | None = None,
+        seed: int | None = None,
+    ) -> Assistant:
+        """Load the project in ``project_root`` and connect everything it needs.
+
+        Reads the config once, connects MCP servers eagerly (through the agents
+        registry), creates the action executor and opens the tracker store.
+        ``llm_url`` points every model group at an OpenAI-compatible base url (the
+        offline scripted model). ``seed`` makes the choice among response variations
+        reproducible. Raises :class:`~subagents.errors.ConfigErrors` for a bad project and
+        :class:`~subagents.errors.MCPServerUnavailable` for an unreachable MCP server.
+        """
+        from subagents.actions.executors import create_executor
+        from subagents.stores import create_tracker_store
+
+        root, project = _read_project(project_root, llm_url)
+        domain = Domain(project.domain, seed=seed)
+        flows = compile_flows(project.flows)
+        closers: list[Callable[[], Awaitable[None]]] = []
+        try:
+            router_llm = _router_llm(project.endpoints) if flows else None
+            if router_llm is not None:
+                closers.append(router_llm.aclose)
+            agents = await _open_agents(root, project, closers)
+            executor = create_executor(project.endpoints.action_endpoint, root)
+            closers.append(executor.aclose)
+            store = tracker_store or create_tracker_store(project.endpoints.tracker_store, root)
+            closers.append(store.aclose)
+        except BaseException:
+            await _close_all(closers)
+            raise
+        logger.info(
+            "assistant.loaded",
+            extra={"project": str(root), "flows": len(flows), "agents": len(project.agents)},
+        )
+        return cls(
+            domain=domain,
+            flows=flows,
+            store=store,
+            agents=agents,
+            executor=executor,
+            router_llm=router_llm,
+            project=project,
+            closers=closers,
+        )
+
+    # ------------------------------------------------------------------ messages
+
+    async def handle_message(
+        self,
+        conversation_id: str,
+        text: str,
+        metadata: dict[str, Any] | None = None,
+        on_message: Callback | None = None,
+        on_progress: Callback | None = None,
+    ) -> list[dict[str, Any]]:
+        """Handle one user message; return the bot messages of this turn.
+
+        Messages have Rasa's REST shape (``{"recipient_id", "text", "buttons", ...}``).
+        ``on_message`` is awaited for every message as it is produced; streamed text
+        (agent text deltas, streaming actions) arrives as pieces marked ``"chunk": True``
+        and the whole streamed message is then NOT sent again through ``on_message``
+        (it is in the returned list). ``on_progress`` receives ``{"event":
+        "tool_started" | "tool_finished", "name", "kind": "agent" | "action"}``.
+        """
+        if self._closed:
+            raise RuntimeError("assistant is closed")
+        started = time.perf_counter()
+        async with self._locks.hold(conversation_id):
+            state = await self._load_state(conversation_id)
+            turn = Turn(
+                conversation_id,
+                state,
+                self.domain,
+                metadata=dict(metadata or {}),
+                on_message=on_message,
+                on_progress=on_progress,
+            )
+            try:
+                await self.engine.handle(turn, text)
+            except Exception:  # never let a bug surface as a server error mid-conversation
+                logger.exception(
+                    "assistant.turn.crashed", extra={"conversation_id": conversation_id}
+                )
+                await turn.utter("utter_internal_error")
+            await self.store.save(conversation_id, state.to_json(), turn.events)
+        logger.info(
+            "assistant.turn",
+            extra={
+                "conversation_id": conversation_id,
+                "events": len(turn.events),
+                "messages": len(turn.messages),
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+        return turn.messages
+
+    async def _load_state(self, conversation_id: str) -> ConversationState:
+        data = await self.store.load(conversation_id)
+        if data is None:
+            return ConversationState(sender_id=conversation_id, slots=self.domain.initial_slots())
+        return ConversationState.from_json(data)
+
+    async def get_tracker(self, conversation_id: str) -> dict[str, Any]:
+        """The conversation as ``{"sender_id", "slots", "latest_message", "events", ...}``.
+
+        An unknown conversation gives the initial slots and no events.
+        """
+        async with self._locks.hold(conversation_id):
+            state = await self._load_state(conversation_id)
+            events = await self.store.events(conversation_id)
+        return {
+            "sender_id": conversation_id,
+            "slots": state.slots,
+            "latest_message": state.latest_message,
+            "latest_event_time": state.latest_event_time,
+            "latest_action_name": state.latest_action_name,
+            "followup_action": state.followup_action,
+            "paused": state.paused,
+            "latest_input_channel": state.latest_input_channel,
+            "active_flow": state.stack[-1]["flow_id"] if state.stack else None,
+            "stack": state.stack,
+            "events": events,
+        }
+
+    async def aclose(self) -> None:
+        """Close MCP connections, the executor, the router's client and the store."""
+        if self._closed:
+            return
+        self._closed = True
+        await _close_all(self._closers)
+
+
+def _read_project(project_root: str | Path, llm_url: str | None) -> tuple[Path, Any]:
+    """Read and check the project files (startup only: blocking file I/O is fine here)."""
+    from subagents.config.loader import load_project
+
+    root = Path(project_root).resolve()
+    project = load_project(root)
+    if llm_url is not None:
+        from subagents.testing import point_endpoints_at
+
+        project.endpoints = point_endpoints_at(project.endpoints, llm_url)
+    return root, project
+
+
+def _router_llm(endpoints: Any) -> LLMClient:
+    """The router's client: model group ``router`` if defined, else the first group."""
+    from subagents.config.models import AgentLLMConfig
+    from subagents.llm import create_llm_client, resolve_llm_config
+
+    groups = [g.id for g in endpoints.model_groups]
+    llm_cfg = None
+    if groups:
+        llm_cfg = AgentLLMConfig(model_group="router" if "router" in groups else groups[0])
+    return create_llm_client(resolve_llm_config(endpoints, llm_cfg))
+
+
+async def _open_agents(
+    root: Path, project: Any, closers: list[Callable[[], Awaitable[None]]]
+) -> Any:
+    """Open the agents registry (connects the MCP servers the agents use, eagerly)."""
+    if not project.agents:
+        return None
+    from subagents.agents.loader import load_agents
+
+    # The loaded project carries endpoints already pointed at llm_url.
+    registry = await load_agents(project)
+    closers.append(registry.aclose)
+    return registry
+
+
+async def _close_all(closers: list[Callable[[], Awaitable[None]]]) -> None:
+    for close in reversed(closers):
+        try:
+            await close()
+        except Exception:
+            logger.exception("assistant.close.failed")

@@ -1,0 +1,270 @@
+"""The domain at run time: typed slots and responses, compiled once at load.
+
+Slot values are coerced to the slot's type (:meth:`Domain.coerce`). Responses are
+rendered with ``{slot_name}`` replaced by the slot's value (``None`` renders as an empty
+string; a name that is not a slot is left as written). Choosing a variation: variations
+whose ``condition`` holds win over unconditional ones; among the candidates one is picked
+at random with the domain's own ``random.Random`` (pass ``seed`` for determinism).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from subagents.config.models import DomainConfig, ResponseVariation, SlotConfig
+
+DEFAULT_RESPONSES: dict[str, str] = {
+    "utter_internal_error": "Sorry, something went wrong. Please try again.",
+    "utter_fallback": "Sorry, I can't help with that.",
+    "utter_restart": "Okay, let's start over.",
+    "utter_flow_continue_interrupted": "Let's get back to {flow_name}.",
+    "utter_invalid_value": "Sorry, '{value}' is not a valid value for {slot}.",
+}
+"""Responses the runtime sends itself; a domain response of the same name overrides."""
+
+_TRUE = {"true", "yes", "y", "1", "on", "yep", "yeah", "sure", "ok", "okay"}
+_FALSE = {"false", "no", "n", "0", "off", "nope", "nah"}
+_VAR = re.compile(r"\{(\w+)\}")
+
+
+class SlotValueError(ValueError):
+    """A value that does not fit a slot's type (message says why)."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One typed slot."""
+
+    name: str
+    type: str
+    values: tuple[Any, ...] | None
+    initial_value: Any
+
+    def coerce(self, value: Any) -> Any:
+        """``value`` converted to this slot's type, or :class:`SlotValueError`.
+
+        ``None`` always resets the slot. text: any scalar as a string. float: numbers and
+        numeric strings. bool: booleans and yes/no words. categorical: one of the values,
+        matched case-insensitively (the declared spelling is stored). list: a list, or a
+        comma-separated string. any: unchanged.
+        """
+        if value is None or self.type == "any":
+            return value
+        return _COERCERS[self.type](self, value)
+
+
+def _coerce_text(slot: Slot, value: Any) -> Any:
+    if isinstance(value, dict | list):
+        raise SlotValueError(f"slot '{slot.name}' is text, got {type(value).__name__}")
+    return str(value).strip() if isinstance(value, str) else str(value)
+
+
+def _coerce_float(slot: Slot, value: Any) -> Any:
+    if isinstance(value, bool):
+        raise SlotValueError(f"slot '{slot.name}' is a number, got a boolean")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip().replace(",", "."))
+        except ValueError:
+            pass
+    raise SlotValueError(f"slot '{slot.name}' is a number, '{value}' is not")
+
+
+def _coerce_bool(slot: Slot, value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower().rstrip(".!")
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise SlotValueError(f"slot '{slot.name}' is yes/no, '{value}' is neither")
+
+
+def _coerce_categorical(slot: Slot, value: Any) -> Any:
+    allowed = slot.values or ()
+    if value in allowed:
+        return value
+    text = str(value).strip().lower()
+    for candidate in allowed:
+        if str(candidate).lower() == text:
+            return candidate
+    raise SlotValueError(f"slot '{slot.name}' must be one of {list(allowed)}, '{value}' is not")
+
+
+def _coerce_list(slot: Slot, value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return list(value)
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    raise SlotValueError(f"slot '{slot.name}' is a list, got {type(value).__name__}")
+
+
+_COERCERS = {
+    "text": _coerce_text,
+    "float": _coerce_float,
+    "bool": _coerce_bool,
+    "categorical": _coerce_categorical,
+    "list": _coerce_list,
+}
+
+
+class _Template:
+    """A string with ``{name}`` holes, split once so rendering is a join."""
+
+    __slots__ = ("parts", "names")
+
+    def __init__(self, text: str) -> None:
+        self.parts: list[str] = _VAR.split(text)  # even: literal, odd: variable name
+        self.names = frozenset(self.parts[1::2])
+
+    def render(self, values: Mapping[str, Any]) -> str:
+        if not self.names:
+            return self.parts[0]
+        out: list[str] = []
+        for i, part in enumerate(self.parts):
+            if i % 2 == 0:
+                out.append(part)
+            elif part in values:
+                value = values[part]
+                out.append("" if value is None else _fmt(value))
+            else:
+                out.append("{" + part + "}")
+        return "".join(out)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+@dataclass
+class _Variation:
+    text: _Template | None
+    body: dict[str, Any]  # everything but text/condition, e.g. buttons, image, custom
+    condition: list[dict[str, Any]]
+
+    def matches(self, slots: Mapping[str, Any]) -> bool:
+        for cond in self.condition:
+            if cond.get("type", "slot") == "slot" and slots.get(cond.get("name", "")) != cond.get(
+                "value"
+            ):
+                return False
+        return True
+
+
+class Domain:
+    """Slots and responses of a project, ready for the hot path."""
+
+    def __init__(self, config: DomainConfig | None = None, *, seed: int | None = None) -> None:
+        self.config = config or DomainConfig()
+        self.rng = random.Random(seed)
+        self.slots: dict[str, Slot] = {
+            name: Slot(
+                name=name,
+                type=cfg.type,
+                values=tuple(cfg.values) if cfg.values is not None else None,
+                initial_value=cfg.initial_value,
+            )
+            for name, cfg in self.config.slots.items()
+        }
+        self._responses: dict[str, list[_Variation]] = {
+            name: [_compile_variation(v) for v in variations]
+            for name, variations in self.config.responses.items()
+        }
+        for name, text in DEFAULT_RESPONSES.items():
+            self._responses.setdefault(name, [_Variation(_Template(text), {}, [])])
+        self._rasa_dict: dict[str, Any] | None = None
+
+    def initial_slots(self) -> dict[str, Any]:
+        """Every slot at its initial value."""
+        return {name: slot.initial_value for name, slot in self.slots.items()}
+
+    def slot_config(self, name: str) -> SlotConfig | None:
+        return self.config.slots.get(name)
+
+    def coerce(self, name: str, value: Any) -> Any:
+        """``value`` converted for slot ``name``; unknown slots keep the value as is."""
+        slot = self.slots.get(name)
+        return value if slot is None else slot.coerce(value)
+
+    def has_response(self, name: str) -> bool:
+        return name in self._responses
+
+    def render(
+        self,
+        name: str,
+        slots: Mapping[str, Any],
+        extra: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """The message for response ``name`` (text/buttons/image/custom...), or ``None``.
+
+        ``extra`` adds template variables (they win over slots of the same name).
+        """
+        variations = self._responses.get(name)
+        if not variations:
+            return None
+        conditional = [v for v in variations if v.condition and v.matches(slots)]
+        candidates = conditional or [v for v in variations if not v.condition]
+        if not candidates:
+            return None
+        chosen = candidates[0] if len(candidates) == 1 else self.rng.choice(candidates)
+        values: Mapping[str, Any] = {**slots, **extra} if extra else slots
+        message = dict(chosen.body)
+        if chosen.text is not None:
+            message["text"] = chosen.text.render(values)
+        if "buttons" in message:
+            message["buttons"] = [_render_button(b, values) for b in message["buttons"]]
+        return message
+
+    def as_rasa_dict(self) -> dict[str, Any]:
+        """The domain in the shape action servers expect (computed once)."""
+        if self._rasa_dict is None:
+            cfg = self.config
+            self._rasa_dict = {
+                "config": {"store_entities_as_slots": True},
+                "session_config": dict(cfg.session_config),
+                "intents": list(cfg.intents),
+                "entities": list(cfg.entities),
+                "slots": {
+                    name: {
+                        "type": s.type,
+                        "initial_value": s.initial_value,
+                        "influence_conversation": bool(s.influence_conversation),
+                        "mappings": s.mappings or [],
+                        **({"values": s.values} if s.values is not None else {}),
+                    }
+                    for name, s in cfg.slots.items()
+                },
+                "responses": {
+                    name: [v.model_dump(exclude_none=True) for v in variations]
+                    for name, variations in cfg.responses.items()
+                },
+                "actions": list(cfg.actions),
+                "forms": {},
+                "e2e_actions": [],
+            }
+        return self._rasa_dict
+
+
+def _compile_variation(variation: ResponseVariation) -> _Variation:
+    data = variation.model_dump(exclude_none=True)
+    text = data.pop("text", None)
+    condition = data.pop("condition", None) or []
+    return _Variation(_Template(text) if text is not None else None, data, condition)
+
+
+def _render_button(button: Any, values: Mapping[str, Any]) -> Any:
+    if isinstance(button, dict) and isinstance(button.get("title"), str):
+        return {**button, "title": _Template(button["title"]).render(values)}
+    return button

@@ -1,0 +1,401 @@
+"""The dialogue engine: advances the dialogue stack for one user message.
+
+Decided behaviour (documented in the README):
+
+* A message ``/<flow_id>`` always starts that flow, even while an agent or a ``collect``
+  step waits for input: the waiting flow is interrupted and resumes when the new flow
+  ends; the user is told ``utter_flow_continue_interrupted`` ("Let's get back to
+  {flow_name}.") and the waiting question is asked again.
+* Any other message goes to the waiting agent / collect step when there is one, and to
+  the router otherwise.
+* An agent's ``fatal_error`` (or a failing custom action, or an exception) cancels the
+  current flow and sends ``utter_internal_error``; interrupted flows below it resume.
+* A ``collect`` answer that does not fit the slot type is refused with
+  ``utter_invalid_<slot>`` (default ``utter_invalid_value``) and the question is asked again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from subagents.agents.schemas import AgentInput, AgentInputSlot, AgentOutput, AgentStatus
+from subagents.dialogue import events as ev
+from subagents.dialogue.domain import Domain, SlotValueError
+from subagents.dialogue.flows import END, Flow, Step
+from subagents.dialogue.router import FlowRouter, Route, parse_command
+from subagents.dialogue.turn import Turn
+from subagents.errors import ActionError
+from subagents.stores.base import TrackerStore
+
+logger = logging.getLogger("subagents.dialogue.engine")
+
+MAX_STEPS_PER_TURN = 100
+"""Guards against a ``next`` cycle that never waits for the user."""
+MAX_FOLLOWUPS = 10
+HISTORY_TURNS = 20
+
+
+class Agent(Protocol):
+    async def run(self, input: AgentInput, on_text: Any = None) -> AgentOutput: ...
+
+
+class AgentProvider(Protocol):
+    """What the engine needs from the agents registry."""
+
+    def get(self, name: str, exit_if: list[str] | None = None) -> Any: ...
+
+
+class DialogueEngine:
+    """Runs flows, agents and actions for one turn at a time (stateless between turns)."""
+
+    def __init__(
+        self,
+        *,
+        domain: Domain,
+        flows: Mapping[str, Flow],
+        router: FlowRouter,
+        agents: AgentProvider | None,
+        executor: Any,
+        store: TrackerStore,
+    ) -> None:
+        self.domain = domain
+        self.flows = flows
+        self.router = router
+        self.agents = agents
+        self.executor = executor
+        self.store = store
+
+    # ------------------------------------------------------------------ entry
+
+    async def handle(self, turn: Turn, text: str) -> None:
+        """Handle one user message; the turn collects events and messages."""
+        turn.log(ev.user(text, metadata=turn.metadata, channel=turn.metadata.get("channel")))
+        route = parse_command(text, self.flows)
+        top = turn.state.stack[-1] if turn.state.stack else None
+        if route is None and top is not None and top.get("waiting"):
+            await self._resume(turn, top, text)
+        else:
+            if route is None:
+                route = await self._ask_router(turn)
+            if not await self._follow_route(turn, route):
+                return
+        await self._advance(turn)
+
+    async def _ask_router(self, turn: Turn) -> Route:
+        try:
+            return await self.router.route(turn.state.recent, turn.state.slots)
+        except Exception as exc:  # LLM unreachable after retries, or a bug: tell the user
+            logger.error("dialogue.router.failed", extra={"error": str(exc)})
+            return Route("error")
+
+    async def _follow_route(self, turn: Turn, route: Route) -> bool:
+        """Act on a routing decision; True when the stack should run."""
+        if route.kind == "restart":
+            turn.log(ev.event("restart"))
+            await turn.utter("utter_restart")
+            return False
+        if route.kind == "flow" and route.flow_id is not None:
+            if not self.flows[route.flow_id].startable(turn.state.slots):
+                await turn.utter("utter_fallback")  # the flow's `if` guard does not hold
+                return False
+            self.start_flow(turn, route.flow_id)
+            return True
+        if route.kind == "text":
+            await turn.say_text(route.text)
+            return False
+        await turn.utter("utter_internal_error" if route.kind == "error" else "utter_fallback")
+        return False
+
+    # ------------------------------------------------------------------ stack
+
+    def start_flow(self, turn: Turn, flow_id: str) -> None:
+        """Push ``flow_id`` on the stack (interrupting the flow on top, if any)."""
+        stack = turn.state.stack
+        for frame in [f for f in stack if f["flow_id"] == flow_id]:
+            stack.remove(frame)
+            turn.log(ev.event("flow_cancelled", flow_id=flow_id, reason="started again"))
+        if stack:
+            turn.log(ev.event("flow_interrupted", flow_id=stack[-1]["flow_id"], by=flow_id))
+        stack.append({"flow_id": flow_id, "step_id": self.flows[flow_id].first, "waiting": None})
+        turn.log(ev.event("flow_started", flow_id=flow_id))
+
+    async def _advance(self, turn: Turn) -> None:
+        """Run steps until the top flow waits for the user or the stack is empty."""
+        for _ in range(MAX_STEPS_PER_TURN):
+            stack = turn.state.stack
+            if not stack or stack[-1].get("waiting"):
+                return
+            frame = stack[-1]
+            flow = self.flows.get(frame["flow_id"])
+            step = flow.steps.get(frame["step_id"]) if flow else None
+            if flow is None or step is None:
+                if frame["step_id"] != END:
+                    logger.error("dialogue.stack.unknown_step", extra={"frame": frame})
+                await self._end_flow(turn, completed=frame["step_id"] == END)
+                continue
+            outcome = await self._run_step(turn, frame, flow, step)
+            if outcome == "next" and stack and stack[-1] is frame:
+                frame["step_id"] = step.next_step(turn.state.slots)
+        logger.error("dialogue.stack.step_limit", extra={"limit": MAX_STEPS_PER_TURN})
+        await self.fail(turn, "step limit reached (a `next` cycle without user input?)")
+
+    async def _end_flow(self, turn: Turn, *, completed: bool, reason: str = "") -> None:
+        frame = turn.state.stack.pop()
+        if completed:
+            turn.log(ev.event("flow_completed", flow_id=frame["flow_id"]))
+        else:
+            turn.log(ev.event("flow_cancelled", flow_id=frame["flow_id"], reason=reason))
+        if turn.state.stack:
+            await self._resume_interrupted(turn, turn.state.stack[-1])
+
+    async def _resume_interrupted(self, turn: Turn, frame: dict[str, Any]) -> None:
+        turn.log(ev.event("flow_resumed", flow_id=frame["flow_id"]))
+        waiting = frame.get("waiting")
+        if not waiting:
+            return
+        flow = self.flows.get(frame["flow_id"])
+        await turn.utter(
+            "utter_flow_continue_interrupted",
+            {"flow_name": flow.name if flow else frame["flow_id"], "flow_id": frame["flow_id"]},
+        )
+        if waiting.get("kind") == "collect":
+            await self._ask(turn, flow.steps[frame["step_id"]] if flow else None, waiting["slot"])
+        else:
+            await turn.say_text(waiting.get("prompt"))
+
+    async def fail(self, turn: Turn, reason: str) -> None:
+        """Cancel the current flow and tell the user something went wrong."""
+        logger.error("dialogue.flow.failed", extra={"reason": reason})
+        await turn.utter("utter_internal_error")
+        if turn.state.stack:
+            await self._end_flow(turn, completed=False, reason=reason)
+
+    # ------------------------------------------------------------------ steps
+
+    async def _run_step(self, turn: Turn, frame: dict[str, Any], flow: Flow, step: Step) -> str:
+        """Run one step: ``next`` (go on), ``wait`` (user input needed) or ``stop``."""
+        try:
+            if step.kind == "call":
+                return await self._call(turn, frame, step, turn_text(turn), None)
+            if step.kind == "action":
+                return await self._action_step(turn, step.config.action or "")
+            if step.kind == "collect":
+                return await self._collect(turn, frame, step)
+            if step.kind == "set_slots":
+                for name, value in step.set_slots:
+                    turn.set_slot(name, self.domain.coerce(name, value))
+                return "next"
+            if step.kind == "link":
+                turn.state.stack.pop()
+                turn.log(ev.event("flow_completed", flow_id=flow.id))
+                self.start_flow(turn, step.config.link or "")
+                return "stop"
+            return "next"
+        except Exception as exc:  # a bug or unexpected error must not kill the conversation
+            logger.exception("dialogue.step.crashed", extra={"flow": flow.id, "step": step.id})
+            await self.fail(turn, f"step '{step.id}' raised {type(exc).__name__}")
+            return "stop"
+
+    async def _collect(self, turn: Turn, frame: dict[str, Any], step: Step) -> str:
+        slot = step.config.collect or ""
+        if turn.state.slots.get(slot) is not None and not step.config.ask_before_filling:
+            return "next"
+        await self._ask(turn, step, slot)
+        frame["waiting"] = {"kind": "collect", "slot": slot}
+        return "wait"
+
+    async def _ask(self, turn: Turn, step: Step | None, slot: str) -> None:
+        name = (step.config.utter if step else None) or f"utter_ask_{slot}"
+        if not await turn.utter(name):
+            await turn.say_text(f"Please provide a value for {slot}.")
+
+    async def _resume(self, turn: Turn, frame: dict[str, Any], text: str) -> None:
+        """Give the user's message to the waiting agent or collect step."""
+        waiting = frame["waiting"]
+        flow = self.flows.get(frame["flow_id"])
+        step = flow.steps.get(frame["step_id"]) if flow else None
+        if flow is None or step is None:
+            frame["waiting"] = None
+            return
+        if waiting.get("kind") == "collect":
+            await self._fill(turn, frame, step, waiting["slot"], text)
+            return
+        frame["waiting"] = None
+        outcome = await self._call(turn, frame, step, text, waiting.get("state"))
+        if outcome == "next" and turn.state.stack and turn.state.stack[-1] is frame:
+            frame["step_id"] = step.next_step(turn.state.slots)
+
+    async def _fill(
+        self, turn: Turn, frame: dict[str, Any], step: Step, slot: str, text: str
+    ) -> None:
+        try:
+            value = self.domain.coerce(slot, text)
+        except SlotValueError:
+            if not await turn.utter(f"utter_invalid_{slot}", {"value": text}):
+                await turn.utter("utter_invalid_value", {"value": text, "slot": slot})
+            await self._ask(turn, step, slot)
+            return
+        turn.set_slot(slot, value)
+        frame["waiting"] = None
+        frame["step_id"] = step.next_step(turn.state.slots)
+
+    # ------------------------------------------------------------------ agents
+
+    async def _call(
+        self,
+        turn: Turn,
+        frame: dict[str, Any],
+        step: Step,
+        user_message: str,
+        agent_state: Any,
+    ) -> str:
+        name = step.config.call or ""
+        ids = {"agent": name, "flow_id": frame["flow_id"], "step_id": step.id}
+        if agent_state is None:
+            turn.log(ev.event("agent_started", **ids))
+        output = await self._run_agent(turn, name, step, user_message, agent_state)
+        self._apply_agent_output(turn, name, output)
+        if output.status == AgentStatus.COMPLETED:
+            turn.log(ev.event("agent_completed", **ids))
+            await self._say_agent_text(turn, output)
+            return "next"
+        if output.status == AgentStatus.INPUT_REQUIRED:
+            turn.log(ev.event("agent_input_required", **ids))
+            await self._say_agent_text(turn, output)
+            state = output.metadata.get("state")
+            frame["waiting"] = {
+                "kind": "agent",
+                "agent": name,
+                "state": state,
+                "prompt": output.response_message,
+            }
+            return "wait"
+        if output.status == AgentStatus.CANCELLED:
+            turn.log(ev.event("agent_cancelled", **ids, reason=output.error_message or ""))
+        else:
+            turn.log(ev.event("agent_failed", **ids, error=output.error_message or ""))
+        await self.fail(turn, f"agent '{name}' ended with {output.status.value}")
+        return "stop"
+
+    async def _run_agent(
+        self, turn: Turn, name: str, step: Step, user_message: str, agent_state: Any
+    ) -> AgentOutput:
+        if self.agents is None:
+            return AgentOutput(status=AgentStatus.FATAL_ERROR, error_message="no agents loaded")
+        agent = self.agents.get(name, exit_if=step.exit_if)
+        # Always pass "state" (None = start afresh): the agent must not pick up an
+        # in-memory transcript left by an earlier call of the same agent.
+        metadata = {
+            **turn.metadata,
+            "flow_id": turn.state.stack[-1]["flow_id"],
+            "step_id": step.id,
+            "state": agent_state,
+        }
+        agent_input = AgentInput(
+            id=turn.conversation_id,
+            user_message=user_message,
+            slots=self.agent_slots(turn.state.slots),
+            conversation_history=render_history(turn.state.recent),
+            events=list(turn.events),
+            metadata=metadata,
+        )
+        streamed: list[str] = []
+
+        async def on_text(delta: str) -> None:
+            streamed.append(delta)
+            await turn.chunk({"text": delta})
+
+        await turn.progress("tool_started", name, kind="agent")
+        try:
+            output: AgentOutput = await agent.run(
+                agent_input, on_text=on_text if turn.streaming else None
+            )
+        except Exception as exc:
+            logger.exception("dialogue.agent.crashed", extra={"agent": name})
+            output = AgentOutput(status=AgentStatus.FATAL_ERROR, error_message=str(exc))
+        finally:
+            await turn.progress("tool_finished", name, kind="agent")
+        output.metadata.setdefault("_streamed_text", "".join(streamed))
+        return output
+
+    def agent_slots(self, slots: Mapping[str, Any]) -> list[AgentInputSlot]:
+        """Domain slots as the agent sees them (value, type, allowed values)."""
+        return [
+            AgentInputSlot(
+                name=name,
+                value=slots.get(name),
+                type=slot.type,
+                allowed_values=list(slot.values) if slot.values is not None else None,
+            )
+            for name, slot in self.domain.slots.items()
+        ]
+
+    def _apply_agent_output(self, turn: Turn, agent: str, output: AgentOutput) -> None:
+        for result in output.structured_results:
+            turn.log(
+                ev.event(
+                    "tool_executed",
+                    agent=agent,
+                    name=result.get("name"),
+                    arguments=result.get("arguments"),
+                    result=result.get("result"),
+                    is_error=bool(result.get("is_error")),
+                )
+            )
+        for event in output.events:
+            if event.get("event") == "slot":
+                try:
+                    value = self.domain.coerce(event["name"], event.get("value"))
+                except SlotValueError as exc:
+                    logger.warning("dialogue.agent.bad_slot", extra={"error": str(exc)})
+                    continue
+                turn.set_slot(event["name"], value)
+            else:
+                turn.log(dict(event))
+
+    async def _say_agent_text(self, turn: Turn, output: AgentOutput) -> None:
+        text = output.response_message
+        if not text:
+            return
+        streamed_text = output.metadata.pop("_streamed_text", "")
+        was_streamed = turn.streaming and streamed_text.strip() == text.strip()
+        await turn.say_text(text, streamed=was_streamed)
+
+    # ------------------------------------------------------------------ actions
+
+    async def _action_step(self, turn: Turn, name: str) -> str:
+        if name.startswith("utter_") and self.domain.has_response(name):
+            await turn.utter(name)
+            turn.log(ev.action(name))
+            return "next"
+        stack_before = turn.state.stack
+        ok = await self.run_action(turn, name)
+        if not ok:
+            return "stop"
+        # Restarted / a flow started by the action: the frame we were running is gone.
+        return "next" if turn.state.stack is stack_before else "stop"
+
+    async def run_action(self, turn: Turn, name: str, depth: int = 0) -> bool:
+        """Run a custom action and apply its result; False when it failed."""
+        from subagents.dialogue.actions import run_custom_action
+
+        return await run_custom_action(self, turn, name, depth)
+
+
+def turn_text(turn: Turn) -> str:
+    """The text of the latest user message."""
+    return str(turn.state.latest_message.get("text") or "")
+
+
+def render_history(recent: list[dict[str, Any]], limit: int = HISTORY_TURNS) -> str:
+    """``USER: ...`` / ``AI: ...`` lines of the last ``limit`` messages."""
+    lines = []
+    for msg in recent[-limit:]:
+        who = "USER" if msg["role"] == "user" else "AI"
+        lines.append(f"{who}: {msg['text']}")
+    return "\n".join(lines)
+
+
+__all__ = ["ActionError", "DialogueEngine", "render_history"]

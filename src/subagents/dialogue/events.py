@@ -1,0 +1,52 @@
+"""Tracker events: Rasa's names (``user``, ``bot``, ``slot``, ``action``, ``restarted``...)
+plus ours for flows, agents and tools. Every event carries a ``timestamp`` (seconds).
+
+Ours::
+
+    flow_started      {"flow_id"}
+    flow_completed    {"flow_id"}
+    flow_cancelled    {"flow_id", "reason"}
+    flow_interrupted  {"flow_id", "by"}          a flow was started on top of it
+    flow_resumed      {"flow_id"}                the flow on top ended; this one goes on
+    agent_started     {"agent", "flow_id", "step_id"}
+    agent_input_required {"agent", "flow_id", "step_id"}
+    agent_completed   {"agent", "flow_id", "step_id"}
+    agent_cancelled   {"agent", "flow_id", "step_id", "reason"}
+    agent_failed      {"agent", "flow_id", "step_id", "error"}
+    tool_executed     {"agent", "name", "arguments", "result", "is_error"}
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+def event(kind: str, /, **fields: Any) -> dict[str, Any]:
+    """An event dict ``{"event": kind, "timestamp": now, **fields}``."""
+    return {"event": kind, "timestamp": time.time(), **fields}
+
+
+def user(text: str, *, metadata: dict[str, Any] | None, channel: str | None) -> dict[str, Any]:
+    """Rasa's ``user`` event (no NLU here: the intent is empty)."""
+    return event(
+        "user",
+        text=text,
+        parse_data={"text": text, "intent": {}, "entities": [], "intent_ranking": []},
+        input_channel=channel,
+        metadata=metadata or {},
+    )
+
+
+def bot(message: dict[str, Any]) -> dict[str, Any]:
+    """Rasa's ``bot`` event for one outgoing message (``recipient_id`` dropped)."""
+    data = {k: v for k, v in message.items() if k not in {"text", "recipient_id", "metadata"}}
+    return event("bot", text=message.get("text"), data=data, metadata=message.get("metadata", {}))
+
+
+def slot(name: str, value: Any) -> dict[str, Any]:
+    return event("slot", name=name, value=value)
+
+
+def action(name: str, **fields: Any) -> dict[str, Any]:
+    return event("action", name=name, **fields)
