@@ -62,11 +62,12 @@ class ToolPayload:
     list changes), so clients send ``json_bytes`` instead of re-encoding the list.
     """
 
-    __slots__ = ("tools", "_json")
+    __slots__ = ("tools", "_json", "_json_bytes")
 
     def __init__(self, tools: Sequence[dict[str, Any]]) -> None:
         self.tools: list[dict[str, Any]] = list(tools)
         self._json: str | None = None
+        self._json_bytes: bytes | None = None
 
     @property
     def json(self) -> str:
@@ -74,6 +75,13 @@ class ToolPayload:
         if self._json is None:
             self._json = json.dumps(self.tools, separators=(",", ":"), ensure_ascii=False)
         return self._json
+
+    @property
+    def json_bytes(self) -> bytes:
+        """:attr:`json` encoded as UTF-8 (computed once)."""
+        if self._json_bytes is None:
+            self._json_bytes = self.json.encode("utf-8")
+        return self._json_bytes
 
     def __len__(self) -> int:
         return len(self.tools)
