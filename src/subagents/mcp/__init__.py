@@ -1,1 +1,11 @@
-"""subagents.mcp."""
+"""MCP connections: one long-lived session per configured server (stdio, SSE, streamable
+HTTP), tool lists cached and refreshed on ``tools/list_changed``, reconnects, and the
+conversion of tool results into text for the model."""
+
+from __future__ import annotations
+
+from .connection import MCPServerConnection
+from .manager import MCPManager
+from .results import MAX_RESULT_CHARS, result_to_outcome
+
+__all__ = ["MAX_RESULT_CHARS", "MCPManager", "MCPServerConnection", "result_to_outcome"]

@@ -1,0 +1,440 @@
+"""One long-lived connection to one MCP server, usable as a :class:`Toolset`.
+
+Ownership: the SDK's context managers (transport, session) are entered and exited by ONE
+owner task per connection, so anyio cancel scopes never cross tasks. Callers do not hop
+through a queue: the SDK's dispatcher correlates requests through memory streams and
+accepts ``send_request`` from any task of the same event loop, so a caller awaits
+``Client.call_tool`` directly (the cheapest possible path) while the owner only waits
+for the signal to close.
+
+Failure model:
+
+* a dead transport (stdio child exited, broken pipe, HTTP session gone, connection
+  refused) is noticed before a call when possible, and the connection is re-opened on the
+  next use, up to ``max_retries`` attempts with exponential backoff, else
+  :class:`MCPServerUnavailable`;
+* a call whose transport died while it was in flight is repeated once on a new connection
+  only when the tool is annotated ``readOnlyHint`` or ``idempotentHint`` (or the server
+  provably never received it); otherwise :class:`MCPTransportError` (the call may have run);
+* a per-call timeout raises :class:`ToolTimeoutError`; the SDK cancels the request on the
+  server and the session stays usable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp import Client
+from mcp.client._input_required import InputRequiredRoundsExceededError
+from mcp.client.session import ClientRequestContext, IncomingMessage
+from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
+
+from subagents.config.models import MCPServerConfig
+from subagents.errors import (
+    MCPServerUnavailable,
+    MCPTransportError,
+    ToolExecutionError,
+    ToolTimeoutError,
+)
+from subagents.tools.base import ToolContext, ToolOutcome, ToolSpec
+
+from .auth import ClientCredentialsAuth
+from .results import result_to_outcome
+from .transports import (
+    StderrLog,
+    http_transport,
+    make_http_client,
+    sse_transport,
+    stdio_transport,
+)
+
+logger = logging.getLogger("subagents.mcp")
+
+CLIENT_INFO = types.Implementation(name="subagents", version="0.1.0")
+_LIST_PAGE_CAP = 100
+_CLOSE_TIMEOUT = 10.0
+_SESSION_GONE = frozenset({"Session terminated", "Session not found"})
+"""Errors for a request rejected because the HTTP session is unknown (never run)."""
+
+
+class _Dead(Exception):
+    """Internal: the transport died; ``delivered`` says whether the server may have run it."""
+
+    def __init__(self, delivered: bool, detail: str) -> None:
+        super().__init__(detail)
+        self.delivered = delivered
+
+
+class MCPServerConnection:
+    """The connection to one configured MCP server; implements the ``Toolset`` protocol.
+
+    Tools are listed with the server's own names, cached, and re-listed after a
+    ``notifications/tools/list_changed`` or a reconnect.
+    """
+
+    backoff_base: float = 0.2
+    """Seconds before the second connection attempt; doubled for each further one."""
+    backoff_cap: float = 5.0
+
+    def __init__(self, cfg: MCPServerConfig, *, project_root: Path | None = None) -> None:
+        self.name = cfg.name
+        self.config = cfg
+        self._root = project_root
+        self._auth = ClientCredentialsAuth(cfg.oauth) if cfg.oauth else None
+        self._client: Client | None = None
+        self._owners: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self._lock = asyncio.Lock()
+        self._tools: list[ToolSpec] | None = None
+        self._hints: dict[str, Mapping[str, Any]] = {}
+        self._tools_stale = True
+        self._stderr_tail = ""
+        self._closed = False
+        self.connect_count = 0
+        """How many times a connection was opened (1 + reconnects)."""
+
+    # ------------------------------------------------------------------ Toolset
+
+    async def list_tools(self) -> list[ToolSpec]:
+        """The server's tools (cached; re-listed after list_changed or a reconnect)."""
+        client = self._client
+        if client is None or not _usable(client):
+            client = await self.connect()
+        if self._tools is None or self._tools_stale:
+            try:
+                await self._refresh_tools(client)
+            except (MCPError, anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
+                # The transport died under the listing: listing is read-only, so reconnect
+                # (which lists again) and let a second failure surface as unavailable.
+                self._retire(client)
+                await self.connect()
+        assert self._tools is not None
+        return list(self._tools)
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: ToolContext | None = None
+    ) -> ToolOutcome:
+        """Call ``name`` on the server and convert its result for the model."""
+        client = self._client
+        if client is None or not _usable(client):
+            client = await self.connect()
+        try:
+            return await self._call_once(client, name, arguments)
+        except _Dead as dead:
+            self._retire(client)
+            if dead.delivered and not self.is_idempotent(name):
+                raise MCPTransportError(
+                    self.name,
+                    f"the connection broke during the call to '{name}' ({dead}); the call may "
+                    "have run, so it was not repeated. The server is reconnected on next use.",
+                ) from None
+            logger.info("mcp.call_retry", extra={"server": self.name, "tool": name})
+        client = await self.connect()
+        try:
+            return await self._call_once(client, name, arguments)
+        except _Dead as dead:
+            self._retire(client)
+            raise MCPTransportError(
+                self.name, f"the connection broke again during the call to '{name}' ({dead})"
+            ) from None
+
+    def is_idempotent(self, name: str) -> bool:
+        """True when the tool is annotated ``readOnlyHint`` or ``idempotentHint``."""
+        hints = self._hints.get(name) or {}
+        return bool(hints.get("readOnlyHint") or hints.get("idempotentHint"))
+
+    # ------------------------------------------------------------------ calls
+
+    async def _call_once(self, client: Client, name: str, arguments: dict[str, Any]) -> ToolOutcome:
+        timeout = self.config.timeout
+        try:
+            result = await client.call_tool(name, arguments, read_timeout_seconds=timeout)
+        except MCPError as exc:
+            raise self._classify(client, name, exc) from None
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError) as exc:
+            raise _Dead(True, f"{type(exc).__name__}: {exc}") from None
+        except InputRequiredRoundsExceededError as exc:
+            raise ToolExecutionError(name, f"Tool '{name}' failed: {exc}") from None
+        except (RuntimeError, ValidationError) as exc:
+            if not _usable(client):
+                raise _Dead(False, "the connection was closed") from None
+            raise ToolExecutionError(
+                name, f"Tool '{name}' on MCP server '{self.name}' returned an invalid result: {exc}"
+            ) from None
+        return result_to_outcome(result)
+
+    def _classify(self, client: Client, name: str, exc: MCPError) -> Exception:
+        code, message = exc.error.code, exc.error.message
+        if code == types.REQUEST_TIMEOUT:
+            return ToolTimeoutError(
+                name, f"Tool '{name}' did not answer within {self.config.timeout:g} seconds."
+            )
+        if code == types.CONNECTION_CLOSED:
+            return _Dead(True, message)
+        if code == types.INVALID_REQUEST and message in _SESSION_GONE:
+            # HTTP 404 for our session id: the server restarted or expired the session
+            # and rejected the request without running it.
+            return _Dead(False, "the server no longer knows this session")
+        return ToolExecutionError(
+            name, f"Tool '{name}' on MCP server '{self.name}' failed: {message} (code {code})"
+        )
+
+    # ------------------------------------------------------------------ tools
+
+    async def _refresh_tools(self, client: Client) -> None:
+        self._tools_stale = False  # a notification during the listing marks it stale again
+        tools: list[types.Tool] = []
+        cursor: str | None = None
+        for _ in range(_LIST_PAGE_CAP):
+            page = await client.list_tools(cursor=cursor)
+            tools.extend(page.tools)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        specs = [_to_spec(tool, self.name) for tool in tools]
+        self._hints = {spec.name: spec.annotations or {} for spec in specs}
+        self._tools = specs
+        logger.debug("mcp.tools_listed", extra={"server": self.name, "count": len(specs)})
+
+    async def _on_message(self, message: IncomingMessage) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            self._tools_stale = True
+            logger.info("mcp.tools_changed", extra={"server": self.name})
+        elif isinstance(message, Exception):
+            logger.debug(
+                "mcp.transport_message_error", extra={"server": self.name}, exc_info=message
+            )
+
+    async def _on_log(self, params: types.LoggingMessageNotificationParams) -> None:
+        logger.debug(
+            "mcp.server_log",
+            extra={"server": self.name, "level": params.level, "data": params.data},
+        )
+
+    async def _on_list_roots(self, context: ClientRequestContext) -> types.ListRootsResult:
+        return types.ListRootsResult(roots=[])
+
+    # ------------------------------------------------------------------ connect
+
+    async def connect(self) -> Client:
+        """Return a live client, (re)connecting with retries and backoff.
+
+        Raises :class:`MCPServerUnavailable` naming the server (and, for stdio, the tail
+        of its stderr) when every attempt failed.
+        """
+        async with self._lock:
+            client = self._client
+            if client is not None and _usable(client):
+                return client
+            if client is not None:
+                self._retire(client)
+            if self._closed:
+                raise MCPServerUnavailable(self.name, "the MCP connections are closed")
+            return await self._connect_with_retries()
+
+    async def _connect_with_retries(self) -> Client:
+        attempts = max(1, self.config.max_retries)
+        error: BaseException | None = None
+        for attempt in range(attempts):
+            if attempt:
+                await asyncio.sleep(min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1)))
+            try:
+                client = await self._open()
+            except Exception as exc:
+                error = exc
+                logger.warning(
+                    "mcp.connect_failed",
+                    extra={"server": self.name, "attempt": attempt + 1, "error": _root_cause(exc)},
+                )
+                continue
+            self._client = client
+            self.connect_count += 1
+            logger.info(
+                "mcp.connected",
+                extra={"server": self.name, "protocol": client.protocol_version},
+            )
+            return client
+        raise MCPServerUnavailable(self.name, self._failure_text(error, attempts))
+
+    def _failure_text(self, error: BaseException | None, attempts: int) -> str:
+        cfg = self.config
+        where = cfg.url if cfg.type != "stdio" else " ".join([cfg.command or "", *cfg.args])
+        text = (
+            f"could not connect ({cfg.type} {where}) after {attempts} attempt(s): "
+            f"{_root_cause(error)}"
+        )
+        if self._stderr_tail:
+            text += f"\n--- server stderr (last lines) ---\n{self._stderr_tail}"
+        return text
+
+    async def _open(self) -> Client:
+        """Start an owner task for a new session and wait until it is ready and listed."""
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[Client] = loop.create_future()
+        stop = asyncio.Event()
+        task = loop.create_task(self._own(ready, stop), name=f"mcp-server:{self.name}")
+        try:
+            # The owner cannot put a cancel scope around entering the SDK's context
+            # managers (their task groups outlive it), so the deadline is enforced here.
+            await asyncio.wait({ready}, timeout=self.config.connect_timeout)
+            if not ready.done():
+                task.cancel()
+                raise TimeoutError(f"no answer within {self.config.connect_timeout:g} seconds")
+            client = ready.result()
+            self._owners[id(client)] = (task, stop)
+            await self._refresh_tools(client)
+        except BaseException:
+            stop.set()
+            await asyncio.wait({task}, timeout=_CLOSE_TIMEOUT)
+            raise
+        return client
+
+    async def _own(self, ready: asyncio.Future[Client], stop: asyncio.Event) -> None:
+        """The owner task: enters the transport and session, waits, exits them."""
+        try:
+            async with AsyncExitStack() as stack:
+                client = await self._enter(stack)
+                if not ready.done():
+                    ready.set_result(client)
+                async with anyio.create_task_group() as tg:
+                    if _wants_listen(client):
+                        tg.start_soon(self._listen, client)
+                    await stop.wait()
+                    tg.cancel_scope.cancel()
+        except Exception as exc:
+            if not ready.done():
+                ready.set_exception(exc)
+            else:
+                logger.info(
+                    "mcp.connection_lost", extra={"server": self.name, "error": _root_cause(exc)}
+                )
+        except BaseException:
+            if not ready.done():
+                ready.cancel()
+            raise
+
+    async def _enter(self, stack: AsyncExitStack) -> Client:
+        cfg = self.config
+        if cfg.type == "stdio":
+            log = StderrLog()
+            stack.callback(self._keep_stderr, log)  # runs last: after the child exited
+            transport = stdio_transport(cfg, log, self._root)
+        elif cfg.type == "sse":
+            transport = sse_transport(cfg, self._auth)
+        else:
+            http = await stack.enter_async_context(make_http_client(cfg, self._auth))
+            transport = http_transport(cfg, http)
+        client = Client(
+            transport,
+            mode="auto",
+            cache=None,
+            client_info=CLIENT_INFO,
+            message_handler=self._on_message,
+            logging_callback=self._on_log,
+            list_roots_callback=self._on_list_roots,
+        )
+        await stack.enter_async_context(client)
+        return client
+
+    def _keep_stderr(self, log: StderrLog) -> None:
+        self._stderr_tail = log.tail()
+        log.close()
+
+    async def _listen(self, client: Client) -> None:
+        """2026-07-28 servers announce tool-list changes only on a listen stream."""
+        while _usable(client):
+            try:
+                async with client.listen(tools_list_changed=True) as subscription:
+                    async for _event in subscription:
+                        self._tools_stale = True  # the tee to _on_message does it too
+            except Exception as exc:
+                logger.debug("mcp.listen_lost", extra={"server": self.name, "error": str(exc)})
+            self._tools_stale = True  # events may have been missed while not listening
+            await anyio.sleep(1.0)
+
+    # ------------------------------------------------------------------ close
+
+    def _retire(self, client: Client) -> None:
+        """Forget ``client`` and tell its owner task to close it (in the background)."""
+        if self._client is client:
+            self._client = None
+        owner = self._owners.get(id(client))
+        if owner is not None:
+            owner[1].set()
+        # Forget owners that already finished (their clients are gone).
+        self._owners = {k: v for k, v in self._owners.items() if not v[0].done()}
+
+    def stderr_tail(self) -> str:
+        """The last lines a stdio server wrote to stderr before its last connection ended."""
+        return self._stderr_tail
+
+    async def aclose(self) -> None:
+        """Close the session and end the server process (stdio); idempotent."""
+        self._closed = True
+        self._client = None
+        owners = list(self._owners.values())
+        self._owners.clear()
+        for _task, stop in owners:
+            stop.set()
+        tasks = {task for task, _stop in owners}
+        if not tasks:
+            return
+        _done, pending = await asyncio.wait(tasks, timeout=_CLOSE_TIMEOUT)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=_CLOSE_TIMEOUT)
+
+
+def _usable(client: Client) -> bool:
+    """False once the session was exited or its transport closed (EOF, broken pipe)."""
+    session = client._session
+    if session is None:
+        return False
+    dispatcher = getattr(session, "_dispatcher", None)
+    return not getattr(dispatcher, "_closed", False)
+
+
+def _wants_listen(client: Client) -> bool:
+    caps = client.server_capabilities.tools
+    return (
+        client.protocol_version in MODERN_PROTOCOL_VERSIONS
+        and caps is not None
+        and bool(caps.list_changed)
+    )
+
+
+def _to_spec(tool: types.Tool, server: str) -> ToolSpec:
+    annotations = (
+        tool.annotations.model_dump(by_alias=True, exclude_none=True) if tool.annotations else None
+    )
+    return ToolSpec(
+        name=tool.name,
+        description=tool.description or tool.title or "",
+        input_schema=tool.input_schema,
+        strict=False,
+        annotations=annotations or None,
+        source=server,
+    )
+
+
+def _root_cause(error: BaseException | None) -> str:
+    """The innermost meaningful error, unwrapping exception groups and ``from`` chains."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    if error is None:
+        return "unknown error"
+    if isinstance(error, TimeoutError):
+        return f"timed out ({error})" if str(error) else "timed out"
+    text = str(error) or type(error).__name__
+    if isinstance(error, MCPError) and error.error.code == types.CONNECTION_CLOSED:
+        text = "the server closed the connection (did the process exit?)"
+    return f"{text}" if isinstance(error, MCPError) else f"{type(error).__name__}: {text}"

@@ -1,0 +1,89 @@
+"""``MCPManager``: every configured MCP server's connection, started eagerly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+
+from subagents.config.models import MCPServerConfig
+from subagents.errors import MCPServerUnavailable
+
+from .connection import MCPServerConnection
+
+logger = logging.getLogger("subagents.mcp")
+
+
+class MCPManager:
+    """Owns one :class:`MCPServerConnection` per configured server.
+
+    Use as an async context manager (``aclose`` on exit). ``await start()`` connects the
+    named servers (all by default) concurrently and lists their tools; a server that
+    cannot be reached after its ``max_retries`` attempts fails the start with
+    :class:`MCPServerUnavailable` naming it. ``toolset(name)`` returns the server's
+    :class:`~subagents.tools.base.Toolset`, usable from any task of the event loop.
+
+    ``project_root`` is the working directory of stdio servers (``cwd`` is relative to it).
+    """
+
+    def __init__(
+        self, servers: Sequence[MCPServerConfig], *, project_root: str | Path | None = None
+    ) -> None:
+        root = Path(project_root) if project_root is not None else None
+        self._connections: dict[str, MCPServerConnection] = {}
+        for cfg in servers:
+            if cfg.name in self._connections:
+                raise ValueError(f"MCP server '{cfg.name}' is configured twice in mcp_servers")
+            self._connections[cfg.name] = MCPServerConnection(cfg, project_root=root)
+
+    async def __aenter__(self) -> MCPManager:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def server_names(self) -> list[str]:
+        """Names of the configured servers, in configuration order."""
+        return list(self._connections)
+
+    async def start(self, names: Iterable[str] | None = None) -> None:
+        """Connect the given servers (default: all) and list their tools.
+
+        Raises :class:`MCPServerUnavailable` for the first server that could not be
+        reached (every failure is logged).
+        """
+        selected = list(self._connections) if names is None else list(dict.fromkeys(names))
+        connections = [self._get(name) for name in selected]
+        results = await asyncio.gather(
+            *(conn.list_tools() for conn in connections), return_exceptions=True
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        for failure in failures[1:]:
+            logger.error("mcp.start_failed", extra={"error": str(failure)})
+        if failures:
+            raise failures[0]
+
+    def toolset(self, name: str) -> MCPServerConnection:
+        """The toolset of server ``name`` (its tools under their own names)."""
+        return self._get(name)
+
+    def _get(self, name: str) -> MCPServerConnection:
+        try:
+            return self._connections[name]
+        except KeyError:
+            known = ", ".join(self._connections) or "none"
+            raise MCPServerUnavailable(
+                name, f"is not configured in endpoints.yml mcp_servers (configured: {known})"
+            ) from None
+
+    async def aclose(self) -> None:
+        """Close every session and end every stdio server process."""
+        await asyncio.gather(*(conn.aclose() for conn in self._connections.values()))
