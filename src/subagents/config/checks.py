@@ -1,0 +1,376 @@
+"""Cross-field and cross-file checks of endpoints.yml, domain.yml and agent configs.
+
+Each check adds :class:`~subagents.errors.ConfigProblem` s (file, line, field, what to do)
+to a :class:`~subagents.config.source.Problems`; none raises.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from subagents.config.agent_module import AgentModuleError, load_agent_class
+from subagents.config.models import (
+    AgentConfig,
+    DomainConfig,
+    EndpointsConfig,
+    MCPServerConfig,
+    SlotConfig,
+)
+from subagents.config.secrets import MUST_USE_VARIABLE
+from subagents.config.source import PathT, Problems, SourceFile, path_matches
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_AUTH_HEADER_RE = re.compile(r"authorization|token|key|secret|password", re.IGNORECASE)
+
+
+@dataclass
+class Context:
+    """What the cross-file checks need to know about the other files."""
+
+    root: Path
+    problems: Problems
+    endpoints: EndpointsConfig | None = None
+    domain: DomainConfig | None = None
+    agent_classes: dict[str, type | None] = field(default_factory=dict)
+    """Agent name → its ``configuration.module`` class (None when it failed to import)."""
+    broken_agents: set[str] = field(default_factory=set)
+    """Names of agents whose config.yml has errors (flows calling them are not flagged)."""
+
+
+def suggest(name: str, known: Iterable[str], what: str) -> str:
+    """``; did you mean 'x'?`` or the list of what is defined."""
+    names = sorted(set(known))
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    if names:
+        return f"; known {what}: {', '.join(names)}"
+    return f"; there are no {what}"
+
+
+# --------------------------------------------------------------------------- endpoints.yml
+
+
+def check_endpoints(src: SourceFile, cfg: EndpointsConfig, problems: Problems) -> None:
+    """Duplicates, transport requirements, literal secrets, action endpoint, tracker store."""
+    _duplicates(
+        src, problems, [g.id for g in cfg.model_groups], "model_groups", "id", "model group id"
+    )
+    for gi, group in enumerate(cfg.model_groups):
+        for mi, model in enumerate(group.models):
+            path: PathT = ("model_groups", gi, "models", mi, "api_key")
+            if model.api_key and path not in src.interpolated:
+                problems.warning(
+                    src,
+                    path,
+                    "literal API key in the file; prefer ${VAR} (for example ${OPENAI_API_KEY})"
+                    " so that it stays out of version control and logs",
+                )
+    _duplicates(
+        src, problems, [s.name for s in cfg.mcp_servers], "mcp_servers", "name", "MCP server name"
+    )
+    for i, server in enumerate(cfg.mcp_servers):
+        _check_mcp_server(src, i, server, problems)
+    _check_literal_secrets(src, problems)
+    _check_action_endpoint(src, cfg, problems)
+    _check_tracker_store(src, cfg, problems)
+
+
+def _duplicates(
+    src: SourceFile, problems: Problems, names: list[str], key: str, attr: str, what: str
+) -> None:
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            problems.error(
+                src,
+                (key, i, attr),
+                f"duplicate {what} '{name}' (first at line {src.line((key, seen[name], attr))});"
+                " rename one",
+            )
+        else:
+            seen[name] = i
+
+
+def _check_mcp_server(src: SourceFile, i: int, s: MCPServerConfig, problems: Problems) -> None:
+    base: PathT = ("mcp_servers", i)
+    if not _NAME_RE.match(s.name):
+        problems.error(src, (*base, "name"), "use letters, digits, '_', '-' and '.' only")
+    if s.type == "stdio":
+        if not s.command:
+            problems.error(
+                src,
+                (*base, "command"),
+                f"MCP server '{s.name}' has type stdio but no command; add command:"
+                " (for example command: python, args: [server.py])",
+            )
+        for extra in ("url", "token", "api_key", "oauth"):
+            if getattr(s, extra):
+                problems.warning(src, (*base, extra), f"ignored: '{s.name}' is a stdio server")
+    else:
+        if not s.url:
+            problems.error(
+                src,
+                (*base, "url"),
+                f"MCP server '{s.name}' has type {s.type} but no url; add url:"
+                " (for example url: http://localhost:8080/mcp)",
+            )
+        elif not s.url.startswith(("http://", "https://")):
+            problems.error(
+                src, (*base, "url"), f"url must start with http:// or https:// (got {s.url!r})"
+            )
+        if s.command:
+            problems.warning(src, (*base, "command"), f"ignored: '{s.name}' is a {s.type} server")
+    auth = [a for a in ("token", "api_key", "oauth") if getattr(s, a)]
+    if len(auth) > 1:
+        problems.error(src, (*base, auth[1]), f"use only one of {', '.join(auth)}")
+    for header in s.headers:
+        path = (*base, "headers", header)
+        if _AUTH_HEADER_RE.search(header) and path not in src.interpolated:
+            problems.warning(src, path, "literal credential in a header; use ${VAR}")
+
+
+def _check_literal_secrets(src: SourceFile, problems: Problems) -> None:
+    for path, value in _leaves(src.data, ()):
+        if (
+            isinstance(value, str)
+            and value
+            and path_matches(path, MUST_USE_VARIABLE)
+            and path not in src.interpolated
+        ):
+            problems.error(
+                src,
+                path,
+                "secrets must not be written in the file; use ${VAR} (for example"
+                f" ${{{str(path[-1]).upper()}}}) and set the environment variable",
+            )
+
+
+def _leaves(data: Any, path: PathT) -> Iterable[tuple[PathT, Any]]:
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield from _leaves(v, (*path, k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield from _leaves(v, (*path, i))
+    else:
+        yield path, data
+
+
+def _check_action_endpoint(src: SourceFile, cfg: EndpointsConfig, problems: Problems) -> None:
+    ae = cfg.action_endpoint
+    if ae is None:
+        return
+    if not ae.actions_module and not ae.url:
+        problems.error(
+            src,
+            ("action_endpoint",),
+            "set actions_module (in-process actions, e.g. actions_module: actions) or url"
+            " (an action server, http://host:5055/webhook or grpc://host:5055)",
+        )
+    if ae.actions_module and ae.url:
+        problems.warning(
+            src,
+            ("action_endpoint", "url"),
+            "ignored: actions_module is set and takes priority over url",
+        )
+    if ae.url and not ae.url.startswith(("http://", "https://", "grpc://", "grpcs://")):
+        problems.error(
+            src,
+            ("action_endpoint", "url"),
+            f"url must start with http://, https://, grpc:// or grpcs:// (got {ae.url!r})",
+        )
+
+
+def _check_tracker_store(src: SourceFile, cfg: EndpointsConfig, problems: Problems) -> None:
+    ts = cfg.tracker_store
+    if ts.type in ("redis", "sql", "postgresql") and not ts.url:
+        problems.error(
+            src,
+            ("tracker_store", "url"),
+            f"tracker_store type {ts.type} needs a url (for example ${{DB_URL}})",
+        )
+
+
+# --------------------------------------------------------------------------- domain.yml
+
+
+def check_domain(src: SourceFile, domain: DomainConfig, problems: Problems) -> None:
+    """Slot definitions: categorical values, initial values of the right type."""
+    for name, slot in domain.slots.items():
+        path: PathT = ("slots", name)
+        if slot.type == "categorical" and not slot.values:
+            problems.error(
+                src,
+                (*path, "values"),
+                f"categorical slot '{name}' has no values; add values: [a, b, ...]"
+                " or use type: text",
+            )
+        if slot.values and slot.type != "categorical":
+            problems.warning(src, (*path, "values"), f"ignored: slot '{name}' is {slot.type}")
+        if slot.initial_value is not None:
+            problem = slot_value_problem(name, slot, slot.initial_value)
+            if problem:
+                problems.error(src, (*path, "initial_value"), problem)
+
+
+def slot_value_problem(name: str, slot: SlotConfig, value: Any) -> str | None:
+    """Why ``value`` cannot be stored in ``slot`` (None when it can)."""
+    if value is None or slot.type == "any":
+        return None
+    ok = {
+        "text": lambda v: isinstance(v, str | int | float) and not isinstance(v, bool),
+        "bool": lambda v: isinstance(v, bool),
+        "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+        "list": lambda v: isinstance(v, list),
+        "categorical": lambda v: v in (slot.values or []),
+    }[slot.type](value)
+    if ok:
+        return None
+    if slot.type == "categorical":
+        return f"{value!r} is not one of the values of slot '{name}': {slot.values}"
+    return f"{value!r} does not fit slot '{name}' of type {slot.type}"
+
+
+# --------------------------------------------------------------------------- sub agents
+
+
+def check_agent(src: SourceFile, cfg: AgentConfig, folder: Path, ctx: Context) -> str | None:
+    """Check one agent config; return the prompt template's text (None: default prompt)."""
+    name = cfg.agent.name
+    if not _NAME_RE.match(name):
+        ctx.problems.error(
+            src,
+            ("agent", "name"),
+            "use letters, digits, '_', '-' and '.' only (flows call it by name)",
+        )
+    _check_agent_llm(src, cfg, ctx)
+    _check_agent_servers(src, cfg, ctx)
+    if cfg.configuration.module:
+        ctx.agent_classes[name] = _check_module(src, cfg.configuration.module, ctx)
+    for key in ("timeout", "max_retries", "max_iterations"):
+        value = getattr(cfg.configuration, key)
+        if value is not None and value <= 0 and not (key == "max_retries" and value == 0):
+            ctx.problems.error(src, ("configuration", key), "must be greater than 0")
+    if cfg.configuration.prompt_template:
+        return _read_template(src, cfg.configuration.prompt_template, folder, ctx)
+    return None
+
+
+def _check_agent_llm(src: SourceFile, cfg: AgentConfig, ctx: Context) -> None:
+    llm = cfg.configuration.llm
+    if llm is None:
+        return
+    base: PathT = ("configuration", "llm")
+    group_key = next(
+        (
+            k
+            for k in ("model_group", "model-group")
+            if isinstance(src.data.get("configuration", {}).get("llm"), dict)
+            and k in src.data["configuration"]["llm"]
+        ),
+        "model_group",
+    )
+    if llm.model_group and (llm.provider or llm.model):
+        ctx.problems.error(
+            src, (*base, group_key), "use either model_group or an inline provider/model, not both"
+        )
+    elif llm.model_group:
+        groups = [g.id for g in ctx.endpoints.model_groups] if ctx.endpoints else None
+        if groups is not None and llm.model_group not in groups:
+            ctx.problems.error(
+                src,
+                (*base, group_key),
+                f"unknown model group '{llm.model_group}'"
+                + suggest(llm.model_group, groups, "model groups in endpoints.yml")
+                + " (add it under model_groups: in endpoints.yml)",
+            )
+    elif not llm.model:
+        ctx.problems.error(src, base, "set model_group (a group of endpoints.yml) or model")
+    if llm.api_key and (*base, "api_key") not in src.interpolated:
+        ctx.problems.warning(src, (*base, "api_key"), "literal API key in the file; prefer ${VAR}")
+
+
+def _check_agent_servers(src: SourceFile, cfg: AgentConfig, ctx: Context) -> None:
+    refs = cfg.connections.mcp_servers
+    if not refs and not cfg.configuration.module:
+        ctx.problems.warning(
+            src,
+            ("connections",),
+            "the agent has no MCP servers (connections.mcp_servers); it can only use its"
+            " built-in tools",
+        )
+    known = {s.name for s in ctx.endpoints.mcp_servers} if ctx.endpoints else None
+    seen: set[str] = set()
+    for i, ref in enumerate(refs):
+        path: PathT = ("connections", "mcp_servers", i)
+        if ref.name in seen:
+            ctx.problems.error(src, (*path, "name"), f"MCP server '{ref.name}' is listed twice")
+        seen.add(ref.name)
+        if known is not None and ref.name not in known:
+            ctx.problems.error(
+                src,
+                (*path, "name"),
+                f"unknown MCP server '{ref.name}'"
+                + suggest(ref.name, known, "MCP servers in endpoints.yml")
+                + " (add it under mcp_servers: in endpoints.yml)",
+            )
+        if ref.include_tools is not None and ref.exclude_tools is not None:
+            ctx.problems.error(
+                src,
+                (*path, "exclude_tools"),
+                f"include_tools and exclude_tools are mutually exclusive on server"
+                f" '{ref.name}'; keep one of them",
+            )
+
+
+def _check_module(src: SourceFile, dotted: str, ctx: Context) -> type | None:
+    try:
+        return load_agent_class(ctx.root, dotted)
+    except AgentModuleError as exc:
+        message = str(exc)
+    except Exception as exc:  # the agent base classes themselves failed to import
+        message = f"cannot check '{dotted}': {type(exc).__name__}: {exc}"
+    ctx.problems.error(src, ("configuration", "module"), message)
+    return None
+
+
+def _read_template(src: SourceFile, ref: str, folder: Path, ctx: Context) -> str | None:
+    path: PathT = ("configuration", "prompt_template")
+    candidates = [ctx.root / ref, folder / ref]
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is None:
+        ctx.problems.error(
+            src,
+            path,
+            f"prompt template '{ref}' not found (looked in the project directory and in"
+            f" {folder.relative_to(ctx.root).as_posix()}/); fix the path",
+        )
+        return None
+    try:
+        text = found.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        ctx.problems.error(src, path, f"cannot read prompt template '{ref}': {exc}")
+        return None
+    problem = template_problem(text)
+    if problem:
+        ctx.problems.error(src, path, f"prompt template '{ref}' {problem}")
+        return None
+    return text
+
+
+def template_problem(text: str) -> str | None:
+    """The Jinja2 syntax error of a template (naming its line), or None."""
+    import jinja2
+
+    try:
+        # Compiling (not only parsing) also catches unknown filters and tests.
+        jinja2.Environment(autoescape=False).from_string(text)
+    except jinja2.TemplateSyntaxError as exc:
+        return f"has a Jinja syntax error at line {exc.lineno}: {exc.message}"
+    return None

@@ -1,0 +1,204 @@
+"""flows.yml checks: references to agents, slots, responses, steps and flows; conditions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from config_helpers import assert_problem, good_project, problems
+
+
+def _flows(tmp_path: Path, steps: str, extra: str = "") -> Path:
+    text = "flows:\n  main:\n    description: d\n    steps:\n" + steps + extra
+    return good_project(tmp_path, {"flows.yml": text})
+
+
+def test_example_flows_are_clean(tmp_path: Path) -> None:
+    assert problems(good_project(tmp_path)) == []
+
+
+def test_call_unknown_agent(tmp_path: Path) -> None:
+    _flows(tmp_path, "      - call: stock_explorr\n")
+
+    assert_problem(
+        problems(tmp_path),
+        "flows.yml",
+        5,
+        "flows.main.steps[0].call",
+        "unknown agent 'stock_explorr'",
+        "did you mean 'stock_explorer'?",
+    )
+
+
+def test_call_of_a_flow_suggests_link(tmp_path: Path) -> None:
+    _flows(tmp_path, "      - call: other\n", "  other:\n    steps:\n      - action: utter_done\n")
+
+    assert_problem(
+        problems(tmp_path), "flows.yml", 5, "flows.main.steps[0].call", "use link: other"
+    )
+
+
+def test_collect_unknown_slot(tmp_path: Path) -> None:
+    _flows(tmp_path, "      - collect: user_nme\n")
+
+    assert_problem(
+        problems(tmp_path),
+        "flows.yml",
+        5,
+        "flows.main.steps[0].collect",
+        "unknown slot 'user_nme'",
+        "did you mean 'user_name'?",
+        "domain.yml",
+    )
+
+
+def test_set_slots_unknown_slot_and_bad_value(tmp_path: Path) -> None:
+    _flows(tmp_path, "      - set_slots:\n          - agee: 3\n")
+    assert_problem(
+        problems(tmp_path),
+        "flows.yml",
+        6,
+        "flows.main.steps[0].set_slots[0].agee",
+        "unknown slot 'agee'",
+    )
+
+    _flows(tmp_path, "      - set_slots:\n          - category: Z\n")
+    assert_problem(
+        problems(tmp_path),
+        "flows.yml",
+        6,
+        "flows.main.steps[0].set_slots[0].category",
+        "'Z' is not one of the values of slot 'category'",
+    )
+
+
+def test_unknown_action_is_a_warning(tmp_path: Path) -> None:
+    _flows(tmp_path, "      - action: action_send_mail\n")
+
+    assert_problem(
+        problems(tmp_path),
+        "flows.yml",
+        5,
+        "flows.main.steps[0].action",
+        "action 'action_send_mail' is not listed under actions: in domain.yml",
+        severity="warning",
+    )
+
+
+def test_utter_without_response_is_an_error(tmp_path: Path) -> None:
+    _flows(tmp_path, "      - action: utter_don\n")
+
+    assert_problem(
+        problems(tmp_path),
+        "flows.yml",
+        5,
+        "flows.main.steps[0].action",
+        "response 'utter_don' is not defined",
+        "did you mean 'utter_done'?",
+    )
+
+
+def test_default_responses_need_no_definition(tmp_path: Path) -> None:
+    _flows(tmp_path, "      - action: utter_internal_error\n")
+
+    assert problems(tmp_path) == []
+
+
+def test_next_to_unknown_step_id(tmp_path: Path) -> None:
+    _flows(tmp_path, "      - id: ask\n        collect: user_name\n        next: asx\n")
+
+    assert_problem(
+        problems(tmp_path),
+        "flows.yml",
+        7,
+        "flows.main.steps[0].next",
+        "unknown step id 'asx' in flow 'main'",
+        "did you mean 'ask'?",
+        "END",
+    )
+
+
+def test_link_to_unknown_flow(tmp_path: Path) -> None:
+    _flows(tmp_path, "      - link: nowhere\n")
+
+    assert_problem(
+        problems(tmp_path), "flows.yml", 5, "flows.main.steps[0].link", "unknown flow 'nowhere'"
+    )
+
+
+def test_reserved_flow_ids(tmp_path: Path) -> None:
+    good_project(
+        tmp_path,
+        {"flows.yml": "flows:\n  restart:\n    steps:\n      - action: utter_done\n"},
+    )
+
+    assert_problem(problems(tmp_path), "flows.yml", 2, "flows.restart", "'restart' is reserved")
+
+
+def test_exit_if_that_does_not_parse_names_flow_and_step(tmp_path: Path) -> None:
+    _flows(
+        tmp_path,
+        "      - id: book\n        call: stock_explorer\n        exit_if:\n"
+        "          - slots.age >\n",
+    )
+
+    assert_problem(
+        problems(tmp_path),
+        "flows.yml",
+        8,
+        "flows.main.steps[0].exit_if[0]",
+        "invalid condition in flow 'main', step 'book'",
+        "expected a value",
+    )
+
+
+def test_exit_if_failing_check_names_flow_and_step(tmp_path: Path) -> None:
+    _flows(
+        tmp_path, "      - call: stock_explorer\n        exit_if:\n          - slots.age > 'old'\n"
+    )
+
+    assert_problem(
+        problems(tmp_path),
+        "flows.yml",
+        7,
+        "flows.main.steps[0].exit_if[0]",
+        "flow 'main', step #1",
+        "slot 'age' is float but is compared with 'old'",
+    )
+
+
+def test_branch_condition_with_unknown_slot(tmp_path: Path) -> None:
+    _flows(
+        tmp_path,
+        "      - collect: user_name\n        next:\n          - if: slots.user_nam = 'x'\n"
+        "            then: END\n          - else: END\n",
+    )
+
+    assert_problem(
+        problems(tmp_path),
+        "flows.yml",
+        7,
+        "flows.main.steps[0].next[0].if",
+        "unknown slot 'user_nam'",
+        "did you mean 'user_name'?",
+    )
+
+
+def test_empty_exit_if(tmp_path: Path) -> None:
+    _flows(tmp_path, "      - call: stock_explorer\n        exit_if: []\n")
+
+    assert_problem(
+        problems(tmp_path), "flows.yml", 6, "flows.main.steps[0].exit_if", "exit_if is empty"
+    )
+
+
+def test_step_needs_exactly_one_kind(tmp_path: Path) -> None:
+    _flows(tmp_path, "      - call: stock_explorer\n        action: utter_done\n")
+
+    assert_problem(
+        problems(tmp_path),
+        "flows.yml",
+        5,
+        "flows.main.steps[0]",
+        "exactly one of",
+        "(found call, action)",
+    )
