@@ -1,0 +1,72 @@
+"""`subagents run` as a real process: kill -9 mid-conversation, restart with the tracker
+intact, then a graceful SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+def write_scenario(path: Path, steps: list[dict[str, Any]]) -> Path:
+    path.write_text(json.dumps({"scenario": steps}), encoding="utf-8")  # JSON is YAML
+    return path
+
+
+def say(url: str, sender: str, text: str) -> list[str]:
+    response = httpx.post(
+        url + "/webhooks/rest/webhook", json={"sender": sender, "message": text}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    return [m.get("text") for m in response.json()]
+
+
+def tracker(url: str, sender: str) -> dict[str, Any]:
+    response = httpx.get(f"{url}/conversations/{sender}/tracker", timeout=10)
+    assert response.status_code == 200
+    return dict(response.json())
+
+
+def test_kill_9_and_restart_keeps_the_conversation(
+    clinic: Path, tmp_path: Path, run_process: Any
+) -> None:
+    before = write_scenario(
+        tmp_path / "before.yml",
+        [
+            {"tool_calls": [{"name": "start_flow", "arguments": {"flow": "book_appointment"}}]},
+            {"text": "What is your name?"},
+            {"tool_calls": [{"name": "set_slot_patient_name", "arguments": {"slot_value": "Ann"}}]},
+            {"text": "Which date?"},
+        ],
+    )
+    first = run_process(clinic, before)
+    assert say(first.url, "ann", "book an appointment") == ["What is your name?"]
+    assert say(first.url, "ann", "Ann") == ["Which date?"]
+    events_before = tracker(first.url, "ann")["events"]
+    assert first.kill(signal.SIGKILL) == -signal.SIGKILL
+
+    after = write_scenario(
+        tmp_path / "after.yml",
+        [
+            {
+                "tool_calls": [
+                    {"name": "set_slot_appointment_date", "arguments": {"slot_value": "2026-03-02"}}
+                ]
+            }
+        ],
+    )
+    second = run_process(clinic, after)
+    restored = tracker(second.url, "ann")
+    assert restored["events"] == events_before
+    assert restored["slots"]["patient_name"] == "Ann"
+    # The waiting agent resumes in the new process with its persisted state.
+    assert say(second.url, "ann", "the 2nd") == ["Booked Ann on 2026-03-02."]
+    assert tracker(second.url, "ann")["slots"]["appointment_date"] == "2026-03-02"
+
+    # SIGTERM: a graceful shutdown (MCP connections closed, stdio server stopped), exit 0.
+    assert second.kill(signal.SIGTERM) == 0
+    assert "Traceback" not in second.output()
+    assert "server.closed" in second.output()

@@ -1,0 +1,149 @@
+"""The `subagents` command: init, validate, and serving a freshly initialised project."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import uvicorn
+from typer.testing import CliRunner
+
+from subagents.cli import app
+from subagents.server import create_project_app
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    """Run the command in-process (fast); return the exit code and all output."""
+    result = CliRunner().invoke(app, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def test_import_is_light() -> None:
+    code = (
+        "import sys, subagents.cli; "
+        "heavy = [m for m in ('uvicorn', 'litellm', 'grpc', 'openai') if m in sys.modules]; "
+        "print(heavy)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_init_refuses_a_non_empty_directory(tmp_path: Path) -> None:
+    (tmp_path / "keep.txt").write_text("mine")
+    code, output = invoke("init", str(tmp_path))
+    assert code == 1
+    assert "not empty" in output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_validate_exit_codes(tmp_path: Path) -> None:
+    code, output = invoke("validate", "--project", str(REPO))
+    assert code == 0, output
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "flows.yml").write_text(
+        "flows:\n  f:\n    description: x\n    steps:\n      - collect: nope\n"
+    )
+    code, output = invoke("validate", "--project", str(broken))
+    assert code == 1
+    problem = next(line for line in output.splitlines() if "nope" in line)
+    assert problem.startswith("flows.yml:5: ")  # relative to the project, with the line
+
+
+async def test_init_output_validates_and_serves(tmp_path: Path) -> None:
+    project = tmp_path / "new"
+    code, output = invoke("init", str(project))
+    assert code == 0, output
+    for name in [
+        "endpoints.yml",
+        "domain.yml",
+        "flows.yml",
+        "actions/actions.py",
+        "mcp_servers/clock_server.py",
+        "sub_agents/time_helper/config.yml",
+        "scenarios/demo.yml",
+    ]:
+        assert (project / name).is_file(), name
+    code, output = invoke("validate", "--project", str(project))
+    assert code == 0, output
+
+    # Serve it the way `subagents run --scripted` does (the lifespan loads the project).
+    app = create_project_app(project, scenario=project / "scenarios/demo.yml")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="on"))
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(30):
+            while not server.started:  # noqa: ASYNC110 - uvicorn exposes no event
+                assert not task.done(), "the server stopped while starting"
+                await asyncio.sleep(0.02)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            assert (await client.get("/health")).json() == {"status": "ok"}
+            reply = await client.post(
+                "/webhooks/rest/webhook", json={"sender": "me", "message": "hello"}
+            )
+            assert reply.status_code == 200
+            assert reply.json() == [
+                {"recipient_id": "me", "text": "Hi! Ask me what time it is anywhere in the world."}
+            ]
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+    # The lifespan closed the assistant: its SQLite store holds the conversation.
+    assert (project / ".subagents/conversations.db").is_file()
+
+
+def test_shell_plays_the_scaffold_demo_offline(tmp_path: Path) -> None:
+    project = tmp_path / "demo"
+    assert invoke("init", str(project))[0] == 0
+    code, output = invoke(
+        "shell", "--project", str(project), "--scripted", str(project / "scenarios/demo.yml")
+    )
+    assert code == 0, output
+    assert "Bot: Hi! Ask me what time it is" in output
+    assert "… time_helper is working" in output
+    assert "… running action_count_question" in output
+    assert "Bot: I checked the clock" in output
+    assert "Bot: That was question #1. Anything else?" in output
+
+
+def test_readme_first_command_plays_the_example_offline(tmp_path: Path) -> None:
+    """`subagents shell --scripted scenarios/demo.yml` on the repository's example."""
+    project = tmp_path / "example"
+    project.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", ".subagents")
+    for name in ["endpoints.yml", "domain.yml", "flows.yml"]:
+        shutil.copy(REPO / name, project / name)
+    for name in ["sub_agents", "mcp_servers", "actions", "scenarios", "prompts"]:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, project / name, ignore=ignore)
+    code, output = invoke(
+        "shell", "--project", str(project), "--scripted", str(project / "scenarios/demo.yml")
+    )
+    assert code == 0, output
+    lines = [line.strip() for line in output.splitlines()]
+    # The task agent asked, checked availability over MCP, booked, and the streaming
+    # action confirmed; the open agents answered; the plain action counted the booking.
+    expected = [
+        "Bot: Sure! Which day would you like to come in?",
+        "Bot: All set, Alex! Your haircut is booked for 2030-05-14 at 13:00. See you then!",
+        "Bot: It's 17°C and sunny in Paris right now.",
+        "Bot: At 17°C and sunny: a light sweater or a shirt, plus sunglasses.",
+        "Bot: You have made 1 booking(s) with us, Alex.",
+    ]
+    positions = [lines.index(line) for line in expected]
+    assert positions == sorted(positions)
+    assert "note:" not in output  # every scripted reply was used
