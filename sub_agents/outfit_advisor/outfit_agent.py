@@ -60,7 +60,7 @@ class OutfitAdvisorAgent(MCPOpenAgent):
         if "wind" in conditions:
             extras.append("a windproof layer")
         advice = clothes + (", plus " + " and ".join(extras) if extras else "")
-        name = context.slots.get("user_name")
+        name = context.slots.get("customer_name")
         greeting = f"{name}, wear" if name else "Wear"
         return AgentToolResult(tool_name="recommend_outfit", result=f"{greeting} {advice}.")
 
