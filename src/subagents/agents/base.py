@@ -29,6 +29,7 @@ from subagents.agents.loop import (
     PART_SEPARATOR,
     AskUser,
     CallRecord,
+    EventCallback,
     Fail,
     Run,
     StepResult,
@@ -154,14 +155,24 @@ class ReActAgent:
 
     # ------------------------------------------------------------------ running
 
-    async def run(self, input: AgentInput, on_text: TextCallback | None = None) -> AgentOutput:
-        """Run the agent on one user message (see the module docstring for state)."""
+    async def run(
+        self,
+        input: AgentInput,
+        on_text: TextCallback | None = None,
+        on_event: EventCallback | None = None,
+    ) -> AgentOutput:
+        """Run the agent on one user message (see the module docstring for state).
+
+        ``on_text`` is awaited with every piece of text for the user as it streams;
+        ``on_event`` with ``tool_started`` / ``tool_finished`` progress events (see
+        :mod:`subagents.agents.loop`).
+        """
         started = time.perf_counter()
         try:
             input = await self.process_input(input)
             await self.prepare()
             await self.toolbox.refresh(relist=True)
-            run = self._new_run(input, on_text)
+            run = self._new_run(input, on_text, on_event)
         except (ConfigError, RunFailure, jinja2.TemplateError) as exc:
             return await self._finish_failed(input, f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # a bug in process_input or a custom tool definition
@@ -212,7 +223,9 @@ class ReActAgent:
             logger.exception("agent.run.error", extra={"agent": self.name})
             return Fail(f"internal error: {type(exc).__name__}: {exc}")
 
-    def _new_run(self, input: AgentInput, on_text: TextCallback | None) -> Run:
+    def _new_run(
+        self, input: AgentInput, on_text: TextCallback | None, on_event: EventCallback | None
+    ) -> Run:
         slots = input.slot_values()
         context = ToolContext(conversation_id=input.id, slots=slots, metadata=dict(input.metadata))
         run = Run(
@@ -221,6 +234,7 @@ class ReActAgent:
             messages=[],
             tool_context=context,
             on_text=on_text,
+            on_event=on_event,
         )
         variables = {
             "description": self.description,

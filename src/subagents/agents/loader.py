@@ -35,7 +35,9 @@ class AgentRegistry:
     """The project's agents, their LLM clients and MCP connections.
 
     Open agents are built and their tools listed at start (duplicate tool names are load
-    errors); task agents are built on first :meth:`get` for a given ``exit_if`` and cached.
+    errors); task agents are built on first :meth:`get` for a given ``exit_if`` and cached
+    (the assistant builds and prepares those of every flow step at load, through
+    :meth:`prepare_call`).
     """
 
     def __init__(self, project: Project, *, mcp: MCPManager | None = None) -> None:
@@ -123,6 +125,16 @@ class AgentRegistry:
         if task is None:
             task = self._task[key] = self._build(loaded, list(exit_if))
         return task
+
+    async def prepare_call(self, name: str, exit_if: Sequence[str] | None = None) -> ReActAgent:
+        """:meth:`get` the agent and prepare it (list tools, build the payload) now.
+
+        Used at load for every flow ``call:`` step, so a clash between a ``set_slot_*``
+        built-in and an MCP tool is a load error. Raises :class:`ConfigError`.
+        """
+        agent = self.get(name, exit_if)
+        await agent.prepare()
+        return agent
 
     def _build(self, loaded: LoadedAgent, exit_if: list[str] | None) -> ReActAgent:
         if loaded.name not in self._classes:

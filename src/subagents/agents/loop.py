@@ -10,6 +10,11 @@ a control call ends the run, later calls are not executed. Every call gets exact
 ``tool`` message, in call order. Bad model output (unknown or refused tool, malformed JSON,
 schema violations) and tool failures go back to the model as tool messages; only
 :class:`~subagents.errors.RunFailure` ends the run.
+
+Progress: ``on_event`` (optional) is awaited with ``{"event": "tool_started", "name",
+"agent"}`` before and ``{"event": "tool_finished", "name", "agent", "is_error"}`` after
+every executed call (never arguments or results). Without it the hot path only pays one
+``is None`` check per call.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -43,6 +49,9 @@ EMPTY_REPLY_NUDGE = (
 )
 NOT_EXECUTED = "Not executed: the task ended before this call."
 PART_SEPARATOR = "\n\n"
+
+EventCallback = Callable[[dict[str, Any]], Awaitable[None]]
+"""Receives the loop's progress events (``tool_started`` / ``tool_finished``)."""
 
 
 # --------------------------------------------------------------------------- step results
@@ -101,6 +110,7 @@ class Run:
     messages: list[dict[str, Any]]
     tool_context: ToolContext
     on_text: TextCallback | None = None
+    on_event: EventCallback | None = None
     iterations: int = 0
     texts: list[str] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -204,30 +214,32 @@ def _assistant_message(text: str, calls: list[ToolCall]) -> dict[str, Any]:
 async def _execute_calls(agent: LoopAgent, run: Run, calls: list[ToolCall]) -> StepResult:
     """Run the calls: plain ones concurrently, control ones in order (see module doc)."""
     result: StepResult = Continue()
-    index = 0
-    while index < len(calls):
+    for batch, control in _batches(agent.toolbox, calls):
         if not isinstance(result, Continue):
-            _append(run, CallRecord(calls[index], calls[index].name, NOT_EXECUTED, True))
-            index += 1
-            continue
-        tool = agent.toolbox.lookup(calls[index].name)
-        if tool is not None and tool.control:
-            record = await execute_call(agent.toolbox, run, calls[index])
+            for call in batch:
+                _append(run, CallRecord(call, call.name, NOT_EXECUTED, True))
+        elif control:
+            record = await execute_call(agent.toolbox, run, batch[0])
             _append(run, record)
             if not record.is_error:
                 result = await agent.on_control(run, record)
-            index += 1
-            continue
-        end = index
-        while end < len(calls):
-            nxt = agent.toolbox.lookup(calls[end].name)
-            if nxt is not None and nxt.control:
-                break
-            end += 1
-        for record in await _execute_concurrently(agent.toolbox, run, calls[index:end]):
-            _append(run, record)
-        index = end
+        else:
+            for record in await _execute_concurrently(agent.toolbox, run, batch):
+                _append(run, record)
     return result
+
+
+def _batches(toolbox: Toolbox, calls: list[ToolCall]) -> list[tuple[list[ToolCall], bool]]:
+    """Split calls into runs of plain calls and single control calls, in call order."""
+    batches: list[tuple[list[ToolCall], bool]] = []
+    for call in calls:
+        tool = toolbox.lookup(call.name)
+        control = tool is not None and tool.control
+        if control or not batches or batches[-1][1]:
+            batches.append(([call], control))
+        else:
+            batches[-1][0].append(call)
+    return batches
 
 
 async def _execute_concurrently(
@@ -274,9 +286,38 @@ def _append(run: Run, record: CallRecord) -> None:
 
 async def execute_call(toolbox: Toolbox, run: Run, call: ToolCall) -> CallRecord:
     """Execute one call; every problem becomes an error record, except RunFailure."""
-    started = time.perf_counter()
     tool = toolbox.lookup(call.name)
     name = tool.spec.name if tool is not None else call.name
+    if run.on_event is None:
+        return await _guarded_call(toolbox, tool, name, run, call)
+    await _notify(run, {"event": "tool_started", "name": name, "agent": run.agent})
+    try:
+        record = await _guarded_call(toolbox, tool, name, run, call)
+    except RunFailure:
+        await _notify(run, _finished(run, name, True))
+        raise
+    await _notify(run, _finished(run, name, record.is_error))
+    return record
+
+
+def _finished(run: Run, name: str, is_error: bool) -> dict[str, Any]:
+    return {"event": "tool_finished", "name": name, "agent": run.agent, "is_error": is_error}
+
+
+async def _notify(run: Run, event: dict[str, Any]) -> None:
+    assert run.on_event is not None
+    try:
+        await run.on_event(event)
+    except Exception:  # a broken progress indicator must not break the run
+        logger.warning(
+            "agent.event.callback_failed", extra={"agent": run.agent, "event": event["event"]}
+        )
+
+
+async def _guarded_call(
+    toolbox: Toolbox, tool: BoundTool | None, name: str, run: Run, call: ToolCall
+) -> CallRecord:
+    started = time.perf_counter()
     try:
         record = await _call_tool(toolbox, tool, run, call)
     except RunFailure:

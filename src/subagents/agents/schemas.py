@@ -7,13 +7,13 @@ tracker like an action's.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class AgentStatus(str, Enum):
+class AgentStatus(StrEnum):
     """How a run ended."""
 
     COMPLETED = "completed"

@@ -10,10 +10,17 @@ Events applied: ``slot``, ``reset_slots``, ``restart``, ``followup`` (runs that 
 next), ``bot`` (recorded, not sent: Rasa's ``BotUttered``), ``pause``/``resume`` and any
 other event (recorded as is). An :class:`~subagents.errors.ActionError` cancels the flow
 with ``utter_internal_error`` and applies none of the action's events.
+
+Barge-in: while a streaming caller's action runs, ``turn.action_cancel`` holds the
+executor's ``cancel_event`` (:meth:`Assistant.barge_in` sets it). Delivery stops at once;
+the part already delivered is recorded as a ``bot`` event with ``metadata:
+{"barged_in": true}`` (so it is not spoken again); the action's events still apply and
+its whole messages are still sent (the executor's contract).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -55,13 +62,15 @@ class _StreamCollector:
         elif kind == "stream_end":
             await self.flush()
 
-    async def flush(self) -> None:
+    async def flush(self, *, barged_in: bool = False) -> None:
+        """Record the message being streamed (``barged_in``: cut short by the user)."""
         if self.current is None:
             return
         message = dict(self.current)
         message["text"] = "".join(self.current["text"]) or None
         self.current = None
-        await self.turn.say(message, streamed=self.turn.streaming)
+        metadata = {"barged_in": True} if barged_in else None
+        await self.turn.say(message, streamed=self.turn.streaming, metadata=metadata)
 
 
 def tracker_state(engine: DialogueEngine, turn: Turn, events: list[dict[str, Any]]) -> dict:
@@ -93,18 +102,25 @@ async def run_custom_action(engine: DialogueEngine, turn: Turn, name: str, depth
     if turn.state.restart_index > len(stored):  # restarted during this very turn
         history = turn.events[turn.state.restart_index - len(stored) :]
     collector = _StreamCollector(turn)
+    # Only a streaming caller hears chunks as they come, so only it can barge in.
+    cancel = turn.action_cancel = asyncio.Event() if turn.streaming else None
     await turn.progress("tool_started", name, kind="action")
     try:
         result = await engine.executor.run(
-            name, tracker_state(engine, turn, history), engine.domain.as_rasa_dict(), collector
+            name,
+            tracker_state(engine, turn, history),
+            engine.domain.as_rasa_dict(),
+            collector,
+            cancel_event=cancel,
         )
-        await collector.flush()
+        await collector.flush(barged_in=result.barged_in or bool(cancel and cancel.is_set()))
     except ActionError as exc:
-        await collector.flush()
+        await collector.flush(barged_in=bool(cancel and cancel.is_set()))
         logger.error("dialogue.action.failed", extra={"action": name, "error": str(exc)})
         await engine.fail(turn, str(exc))
         return False
     finally:
+        turn.action_cancel = None
         await turn.progress("tool_finished", name, kind="action")
     turn.log(ev.action(name))
     for response in result.responses:

@@ -22,6 +22,7 @@ from subagents.dialogue.domain import Domain
 from subagents.dialogue.engine import DialogueEngine
 from subagents.dialogue.flows import Flow, compile_flows
 from subagents.dialogue.locks import ConversationLocks
+from subagents.dialogue.preflight import prepare_called_agents
 from subagents.dialogue.router import FlowRouter
 from subagents.dialogue.state import ConversationState
 from subagents.dialogue.turn import Turn
@@ -67,6 +68,7 @@ class Assistant:
             store=store,
         )
         self._locks = ConversationLocks()
+        self._turns: dict[str, Turn] = {}  # the turn in flight, per conversation
         self._closers = closers or []
         self._closed = False
 
@@ -87,7 +89,9 @@ class Assistant:
         registry), creates the action executor and opens the tracker store.
         ``llm_url`` points every model group at an OpenAI-compatible base url (the
         offline scripted model). ``seed`` makes the choice among response variations
-        reproducible. Raises :class:`~subagents.errors.ConfigErrors` for a bad project and
+        reproducible. Every agent a flow calls is built and its tools listed here, so a
+        tool-name clash is a load error naming the flow step. Raises
+        :class:`~subagents.errors.ConfigErrors` for a bad project and
         :class:`~subagents.errors.MCPServerUnavailable` for an unreachable MCP server.
         """
         from subagents.actions.executors import create_executor
@@ -102,6 +106,8 @@ class Assistant:
             if router_llm is not None:
                 closers.append(router_llm.aclose)
             agents = await _open_agents(root, project, closers)
+            if agents is not None:
+                await prepare_called_agents(agents, project.flows, root)
             executor = create_executor(project.endpoints.action_endpoint, root)
             closers.append(executor.aclose)
             store = tracker_store or create_tracker_store(project.endpoints.tracker_store, root)
@@ -141,7 +147,10 @@ class Assistant:
         (agent text deltas, streaming actions) arrives as pieces marked ``"chunk": True``
         and the whole streamed message is then NOT sent again through ``on_message``
         (it is in the returned list). ``on_progress`` receives ``{"event":
-        "tool_started" | "tool_finished", "name", "kind": "agent" | "action"}``.
+        "tool_started" | "tool_finished", "name", "kind": "agent" | "action"}`` around
+        every agent run and custom action, and ``{"event": "tool_started" |
+        "tool_finished", "name", "agent", "kind": "tool"}`` (plus ``is_error`` when
+        finished) around every tool call an agent makes; never arguments or results.
         """
         if self._closed:
             raise RuntimeError("assistant is closed")
@@ -156,6 +165,7 @@ class Assistant:
                 on_message=on_message,
                 on_progress=on_progress,
             )
+            self._turns[conversation_id] = turn
             try:
                 await self.engine.handle(turn, text)
             except Exception:  # never let a bug surface as a server error mid-conversation
@@ -163,6 +173,8 @@ class Assistant:
                     "assistant.turn.crashed", extra={"conversation_id": conversation_id}
                 )
                 await turn.utter("utter_internal_error")
+            finally:
+                self._turns.pop(conversation_id, None)
             await self.store.save(conversation_id, state.to_json(), turn.events)
         logger.info(
             "assistant.turn",
@@ -174,6 +186,21 @@ class Assistant:
             },
         )
         return turn.messages
+
+    def barge_in(self, conversation_id: str) -> bool:
+        """The user started talking: stop the streaming custom action of this conversation.
+
+        Sets the action's ``cancel_event``: no further chunk is delivered, the part already
+        delivered is recorded as a ``bot`` event with ``metadata: {"barged_in": true}``,
+        and the action's events are still applied. Returns False when no streaming action
+        (``on_message`` given) is in flight for ``conversation_id``, or it was already cut.
+        Call it from the event loop that runs :meth:`handle_message`.
+        """
+        turn = self._turns.get(conversation_id)
+        if turn is None or not turn.barge_in():
+            return False
+        logger.info("assistant.barge_in", extra={"conversation_id": conversation_id})
+        return True
 
     async def _load_state(self, conversation_id: str) -> ConversationState:
         data = await self.store.load(conversation_id)

@@ -17,7 +17,7 @@ Decided behaviour (documented in the README):
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from subagents.agents.schemas import AgentInput, AgentInputSlot, AgentOutput, AgentStatus
@@ -38,7 +38,9 @@ HISTORY_TURNS = 20
 
 
 class Agent(Protocol):
-    async def run(self, input: AgentInput, on_text: Any = None) -> AgentOutput: ...
+    async def run(
+        self, input: AgentInput, on_text: Any = None, on_event: Any = None
+    ) -> AgentOutput: ...
 
 
 class AgentProvider(Protocol):
@@ -310,7 +312,9 @@ class DialogueEngine:
         await turn.progress("tool_started", name, kind="agent")
         try:
             output: AgentOutput = await agent.run(
-                agent_input, on_text=on_text if turn.streaming else None
+                agent_input,
+                on_text=on_text if turn.streaming else None,
+                on_event=_tool_progress(turn) if turn.on_progress is not None else None,
             )
         except Exception as exc:
             logger.exception("dialogue.agent.crashed", extra={"agent": name})
@@ -382,6 +386,15 @@ class DialogueEngine:
         from subagents.dialogue.actions import run_custom_action
 
         return await run_custom_action(self, turn, name, depth)
+
+
+def _tool_progress(turn: Turn) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    """Forward an agent's tool events to the turn's ``on_progress`` as ``kind: "tool"``."""
+
+    async def forward(event: dict[str, Any]) -> None:
+        await turn.report({**event, "kind": "tool"})
+
+    return forward
 
 
 def turn_text(turn: Turn) -> str:

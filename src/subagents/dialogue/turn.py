@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -44,11 +45,21 @@ class Turn:
         self.on_progress = on_progress
         self.events: list[dict[str, Any]] = []
         self.messages: list[dict[str, Any]] = []
+        self.action_cancel: asyncio.Event | None = None
+        """Set while a streaming caller's custom action runs; setting it barges in."""
         self._initial_slots = domain.initial_slots()
 
     @property
     def streaming(self) -> bool:
         return self.on_message is not None
+
+    def barge_in(self) -> bool:
+        """Cut the streaming custom action in flight short; False when there is none."""
+        cancel = self.action_cancel
+        if cancel is None or cancel.is_set():
+            return False
+        cancel.set()
+        return True
 
     def log(self, event: dict[str, Any]) -> dict[str, Any]:
         """Append an event to the turn and apply it to the state."""
@@ -61,14 +72,23 @@ class Turn:
     def set_slot(self, name: str, value: Any) -> None:
         self.log(ev.slot(name, value))
 
-    async def say(self, message: dict[str, Any], *, streamed: bool = False) -> None:
-        """Send one whole message (``streamed``: its chunks already went out)."""
+    async def say(
+        self,
+        message: dict[str, Any],
+        *,
+        streamed: bool = False,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Send one whole message (``streamed``: its chunks already went out).
+
+        ``metadata`` goes into the ``bot`` event only (e.g. ``{"barged_in": True}``).
+        """
         body = {k: message[k] for k in _MESSAGE_KEYS if message.get(k) not in (None, [], {}, "")}
         if not body:
             return
         out = {"recipient_id": self.conversation_id, **body}
         self.messages.append(out)
-        self.log(ev.bot(out))
+        self.log(ev.bot({**out, "metadata": metadata} if metadata else out))
         if self.on_message is not None and not streamed:
             await self.on_message(out)
 
@@ -91,8 +111,15 @@ class Turn:
             await self.on_message({"recipient_id": self.conversation_id, **piece, "chunk": True})
 
     async def progress(self, event: str, name: str, **fields: Any) -> None:
+        """Report ``{"event": event, "name": name, **fields}`` through ``on_progress``."""
         if self.on_progress is not None:
-            try:
-                await self.on_progress({"event": event, "name": name, **fields})
-            except Exception:  # a broken indicator must not break the conversation
-                logger.exception("dialogue.progress.callback_failed")
+            await self.report({"event": event, "name": name, **fields})
+
+    async def report(self, event: dict[str, Any]) -> None:
+        """Hand one progress event to ``on_progress`` (errors are logged, not raised)."""
+        if self.on_progress is None:
+            return
+        try:
+            await self.on_progress(event)
+        except Exception:  # a broken indicator must not break the conversation
+            logger.exception("dialogue.progress.callback_failed")

@@ -86,6 +86,17 @@ class FilteredToolset:
         self._include = frozenset(include) if include is not None else None
         self._exclude = frozenset(exclude or ())
 
+    @property
+    def tools_version(self) -> int | None:
+        """The inner toolset's ``tools_version`` (``None`` when it has none).
+
+        The toolbox compares it on every step, so a ``tools/list_changed`` of the wrapped
+        MCP server is noticed without re-listing; without it the toolbox re-lists once
+        per run.
+        """
+        version = getattr(self.inner, "tools_version", None)
+        return version if isinstance(version, int) else None
+
     def allows(self, name: str) -> bool:
         """True when ``name`` passes the include/exclude lists."""
         if self._include is not None and name not in self._include:

@@ -1,0 +1,106 @@
+"""Preparing every agent the flows call, when the assistant loads.
+
+Each ``call:`` step's agent is built (an MCPTaskAgent per ``exit_if``) and prepared: its
+tools are listed and its payload built. A problem that only shows with the tools in hand
+(a ``set_slot_<slot>`` built-in clashing with an MCP or custom tool of the same name) is
+then a load error naming flows.yml, the line, the flow and the step, instead of a
+``fatal_error`` at the first conversation that reaches the step.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from subagents.config.models import FlowsConfig, FlowStep
+from subagents.errors import ConfigError, ConfigErrors, ConfigProblem
+
+logger = logging.getLogger("subagents.dialogue.preflight")
+
+FLOWS_FILE = "flows.yml"
+StepPath = tuple[str | int, ...]
+
+
+class CallPreparer(Protocol):
+    """What preflight needs from the agents registry."""
+
+    async def prepare_call(self, name: str, exit_if: Sequence[str] | None = None) -> Any: ...
+
+
+def call_steps(flows: FlowsConfig) -> Iterator[tuple[str, StepPath, FlowStep]]:
+    """Every ``call:`` step as ``(flow_id, path in flows.yml, step)``, inline ones included."""
+    for flow_id, flow in flows.flows.items():
+        yield from _walk(flow_id, flow.steps, ("flows", flow_id, "steps"))
+
+
+def _walk(
+    flow_id: str, steps: list[FlowStep], path: StepPath
+) -> Iterator[tuple[str, StepPath, FlowStep]]:
+    for i, step in enumerate(steps):
+        here = (*path, i)
+        if step.call is not None:
+            yield flow_id, here, step
+        if isinstance(step.next, list):
+            for j, branch in enumerate(step.next):
+                for key, target in (("then", branch.then), ("else", branch.else_)):
+                    if isinstance(target, list):
+                        yield from _walk(flow_id, target, (*here, "next", j, key))
+
+
+async def prepare_called_agents(agents: CallPreparer, flows: FlowsConfig, root: Path) -> None:
+    """Prepare the agent of every call step; raise ConfigErrors listing every failure."""
+    failures: list[tuple[str, StepPath, FlowStep, ConfigError]] = []
+    for flow_id, path, step in call_steps(flows):
+        try:
+            await agents.prepare_call(step.call or "", step.exit_if or None)
+        except ConfigError as exc:
+            failures.append((flow_id, path, step, exc))
+    if not failures:
+        return
+    lines = _line_finder(root)
+    problems = [
+        ConfigProblem(
+            FLOWS_FILE,
+            lines(path),
+            f"flow '{flow_id}' step {_step_label(step, path)}: {_describe_call(step)}: "
+            f"{exc.problem.message}",
+            _format(path),
+        )
+        for flow_id, path, step, exc in failures
+    ]
+    raise ConfigErrors(problems)
+
+
+def _describe_call(step: FlowStep) -> str:
+    if step.exit_if:
+        return f"agent '{step.call}' with exit_if cannot be prepared"
+    return f"agent '{step.call}' cannot be prepared"
+
+
+def _step_label(step: FlowStep, path: StepPath) -> str:
+    return f"'{step.id}'" if step.id else _format(path[2:])
+
+
+def _format(path: StepPath) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _line_finder(root: Path) -> Callable[[StepPath], int | None]:
+    """``path -> line`` in flows.yml (read again: this only runs on the error path)."""
+    try:
+        from subagents.config.source import Problems, read_yaml
+
+        src = read_yaml(root / FLOWS_FILE, FLOWS_FILE, Problems(), env=dict(os.environ))
+    except Exception:  # line numbers are a nicety; the message names flow and step anyway
+        logger.debug("dialogue.preflight.no_lines", exc_info=True)
+        src = None
+    if src is None:
+        return lambda path: None
+    line: Callable[[StepPath], int | None] = src.line
+    return line

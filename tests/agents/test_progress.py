@@ -1,0 +1,134 @@
+"""Per-tool progress events of the loop, and tool lists that change mid-run."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from subagents import AgentInput, AgentStatus, MCPOpenAgent
+from subagents.tools.base import FilteredToolset, ToolContext, ToolOutcome, ToolSpec
+
+from .helpers import RecordingToolset, object_schema, scripted_llm
+
+
+def calls(*pairs: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    return {"tool_calls": [{"name": name, "arguments": args} for name, args in pairs]}
+
+
+async def test_every_tool_call_reports_started_and_finished(scripted_model: Any) -> None:
+    gate = asyncio.Event()
+    events: list[dict[str, Any]] = []
+
+    async def slow(args: dict[str, Any], ctx: ToolContext | None) -> str:
+        await asyncio.wait_for(gate.wait(), 5)
+        return "slow done"
+
+    async def fast(args: dict[str, Any], ctx: ToolContext | None) -> str:
+        # Runs concurrently with `slow`: both have started before either finished.
+        assert [e["event"] for e in events] == ["tool_started", "tool_started"]
+        gate.set()
+        return f"fast {args['secret']}"
+
+    tools = (
+        RecordingToolset("mcp")
+        .add("slow", slow)
+        .add("fast", fast, schema=object_schema(secret={"type": "string"}))
+    )
+    server = await scripted_model(
+        [
+            calls(("slow", {}), ("fast", {"secret": "s3cr3t"})),
+            calls(("nope", {})),  # unknown tool: an error, reported as such
+            calls(("task_completed", {"message": "Done."})),
+        ]
+    )
+    agent = MCPOpenAgent(name="helper", llm=scripted_llm(server.url), toolsets=[tools])
+
+    async def on_event(event: dict[str, Any]) -> None:
+        events.append(event)
+
+    out = await agent.run(AgentInput(id="c", user_message="go"), on_event=on_event)
+
+    assert out.status is AgentStatus.COMPLETED
+    finished = [e for e in events if e["event"] == "tool_finished"]
+    # `fast` finishes first: the two calls ran concurrently.
+    assert [(e["name"], e["is_error"]) for e in finished] == [
+        ("fast", False),
+        ("slow", False),
+        ("nope", True),
+        ("task_completed", False),
+    ]
+    assert len(events) == 8
+    # No arguments or results ever travel with progress events.
+    for event in events:
+        assert set(event) <= {"event", "name", "agent", "is_error"}
+        assert event["agent"] == "helper"
+        assert "s3cr3t" not in repr(event)
+
+
+async def test_a_failing_progress_callback_does_not_break_the_run(scripted_model: Any) -> None:
+    server = await scripted_model(
+        [calls(("ping", {})), calls(("task_completed", {"message": "pong"}))]
+    )
+    tools = RecordingToolset("mcp").add("ping")
+    agent = MCPOpenAgent(name="helper", llm=scripted_llm(server.url), toolsets=[tools])
+
+    async def broken(event: dict[str, Any]) -> None:
+        raise RuntimeError("terminal went away")
+
+    out = await agent.run(AgentInput(id="c", user_message="go"), on_event=broken)
+    assert out.status is AgentStatus.COMPLETED
+    assert out.response_message == "pong"
+    assert tools.calls == [("ping", {})]
+
+
+class VersionedToolset(RecordingToolset):
+    """A toolset that bumps ``tools_version`` when its list changes (like MCP's)."""
+
+    def __init__(self) -> None:
+        super().__init__("versioned")
+        self.tools_version = 1
+
+    def publish(self, name: str) -> None:
+        self.specs.append(ToolSpec(name, f"The {name} tool.", {"type": "object"}, source="mcp"))
+        self.handlers[name] = _answer(name)
+        self.tools_version += 1
+
+
+def _answer(name: str) -> Any:
+    async def handler(args: dict[str, Any], ctx: ToolContext | None) -> ToolOutcome:
+        return ToolOutcome(text=f"{name} answered")
+
+    return handler
+
+
+async def test_filtered_toolset_passes_tools_version_through(scripted_model: Any) -> None:
+    inner = VersionedToolset()
+
+    async def install(args: dict[str, Any], ctx: ToolContext | None) -> str:
+        inner.publish("fresh")
+        inner.publish("hidden")
+        return "installed"
+
+    inner.add("install", install)
+    filtered = FilteredToolset(inner, exclude=["hidden"])
+    assert filtered.tools_version == 1
+    assert FilteredToolset(RecordingToolset()).tools_version is None
+
+    server = await scripted_model(
+        [
+            calls(("install", {})),
+            calls(("fresh", {})),
+            calls(("task_completed", {"message": "ok"})),
+        ]
+    )
+    agent = MCPOpenAgent(name="helper", llm=scripted_llm(server.url), toolsets=[filtered])
+    out = await agent.run(AgentInput(id="c", user_message="go"))
+
+    assert out.status is AgentStatus.COMPLETED
+    # The new tool reached the model on the very next step of the same run...
+    assert "fresh" not in server.tools_offered(0)
+    assert "fresh" in server.tools_offered(1)
+    assert "hidden" not in server.tools_offered(1)
+    assert [r["result"] for r in out.structured_results][:2] == ["installed", "fresh answered"]
+    # ...and the list was fetched only at build and after the version changed.
+    assert inner.list_count == 2
