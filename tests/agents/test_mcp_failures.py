@@ -62,3 +62,27 @@ async def test_real_server_failures_go_back_to_the_model() -> None:
     assert "fresh_tool" not in model.tools_offered(0)
     assert "fresh_tool" in model.tools_offered(5)
     assert "env" not in model.tools_offered(5)
+
+
+async def test_tool_added_mid_run_reaches_the_model_in_the_same_run() -> None:
+    steps = [
+        call("add_tool", name="mid_run_tool"),
+        call("echo", text="a"),
+        call("mid_run_tool"),
+        {"text": "done"},
+    ]
+    async with MCPManager([toolbox_config(5)]) as manager, ScriptedModelServer(steps) as model:
+        await manager.start()
+        agent = MCPOpenAgent(
+            name="t",
+            llm=scripted_llm(model.url),
+            toolsets=[FilteredToolset(manager.toolset("toolbox"), exclude=["env", "cwd"])],
+        )
+        out = await agent.run(AgentInput(id="c", user_message="go"))
+
+    assert out.status is AgentStatus.INPUT_REQUIRED
+    assert "mid_run_tool" not in model.tools_offered(0)
+    # The list_changed notification bumps tools_version; the loop re-lists before a step.
+    assert "mid_run_tool" in model.tools_offered(2)
+    results = [m["content"] for m in tool_messages(model.requests[3]["messages"])]
+    assert results[-1] == "I am mid_run_tool"

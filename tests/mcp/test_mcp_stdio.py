@@ -164,6 +164,19 @@ async def test_list_changed_refreshes_the_cached_list(managers) -> None:
     assert (await toolset.call_tool("dyn", {})).text == "I am dyn"
 
 
+async def test_tools_version_is_bumped_by_list_changed(managers) -> None:
+    manager = managers(stdio_config())
+    toolset = manager.toolset("toolbox")
+    await toolset.list_tools()
+    before = toolset.tools_version
+    await toolset.call_tool("add_tool", {"name": "dyn2"})
+    deadline = asyncio.get_running_loop().time() + 10
+    while toolset.tools_version == before and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
+    assert toolset.tools_version > before
+    assert "dyn2" in {t.name for t in await toolset.list_tools()}
+
+
 async def test_tool_list_is_cached(managers) -> None:
     manager = managers(stdio_config())
     toolset = manager.toolset("toolbox")

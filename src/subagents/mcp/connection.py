@@ -96,12 +96,25 @@ class MCPServerConnection:
         self._tools: list[ToolSpec] | None = None
         self._hints: dict[str, Mapping[str, Any]] = {}
         self._tools_stale = True
+        self._tools_version = 0
         self._stderr_tail = ""
         self._closed = False
         self.connect_count = 0
         """How many times a connection was opened (1 + reconnects)."""
 
     # ------------------------------------------------------------------ Toolset
+
+    @property
+    def tools_version(self) -> int:
+        """Bumped whenever the server says its tool list changed (or may have).
+
+        Callers that cache tools compare it to skip re-listing on every step.
+        """
+        return self._tools_version
+
+    def _mark_stale(self) -> None:
+        self._tools_stale = True
+        self._tools_version += 1
 
     async def list_tools(self) -> list[ToolSpec]:
         """The server's tools (cached; re-listed after list_changed or a reconnect)."""
@@ -201,12 +214,14 @@ class MCPServerConnection:
                 break
         specs = [_to_spec(tool, self.name) for tool in tools]
         self._hints = {spec.name: spec.annotations or {} for spec in specs}
+        if self._tools is not None and specs != self._tools:
+            self._tools_version += 1  # e.g. a restarted server came back with other tools
         self._tools = specs
         logger.debug("mcp.tools_listed", extra={"server": self.name, "count": len(specs)})
 
     async def _on_message(self, message: IncomingMessage) -> None:
         if isinstance(message, types.ToolListChangedNotification):
-            self._tools_stale = True
+            self._mark_stale()
             logger.info("mcp.tools_changed", extra={"server": self.name})
         elif isinstance(message, Exception):
             logger.debug(
@@ -354,10 +369,10 @@ class MCPServerConnection:
             try:
                 async with client.listen(tools_list_changed=True) as subscription:
                     async for _event in subscription:
-                        self._tools_stale = True  # the tee to _on_message does it too
+                        self._mark_stale()  # the tee to _on_message does it too
             except Exception as exc:
                 logger.debug("mcp.listen_lost", extra={"server": self.name, "error": str(exc)})
-            self._tools_stale = True  # events may have been missed while not listening
+            self._mark_stale()  # events may have been missed while not listening
             await anyio.sleep(1.0)
 
     # ------------------------------------------------------------------ close
