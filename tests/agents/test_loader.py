@@ -315,3 +315,48 @@ async def test_registry_get(project: Path, mcp: MCPManager) -> None:
             registry.get("nobody")
         with pytest.raises(ConfigError, match="is not an MCPTaskAgent"):
             registry.get("concierge", exit_if=exit_if)
+
+
+def _unreachable_project(
+    root: Path, *, agent_retries: int | None, server_retries: int | None
+) -> Path:
+    server_extra = f"\n    max_retries: {server_retries}" if server_retries is not None else ""
+    agent_extra = f"\n  max_retries: {agent_retries}" if agent_retries is not None else ""
+    return write(
+        root,
+        {
+            "endpoints.yml": f"""
+mcp_servers:
+  - name: gone
+    type: stdio
+    command: python
+    args: ["-c", "import sys; sys.exit(3)"]{server_extra}
+""",
+            "sub_agents/a/config.yml": f"""
+agent:
+  name: a
+  description: test
+configuration:{agent_extra or " {}"}
+connections:
+  mcp_servers:
+    - name: gone
+""",
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("agent_retries", "server_retries", "attempts"),
+    [(None, None, 3), (1, None, 1), (2, 1, 1)],
+)
+async def test_agent_max_retries_bounds_connection_attempts(
+    tmp_path: Path, agent_retries: int | None, server_retries: int | None, attempts: int
+) -> None:
+    root = _unreachable_project(
+        tmp_path, agent_retries=agent_retries, server_retries=server_retries
+    )
+    with pytest.raises(Exception) as info:
+        async with load_agents(root):
+            pass
+    assert "MCP server 'gone'" in str(info.value)
+    assert f"after {attempts} attempt(s)" in str(info.value)

@@ -265,3 +265,15 @@ def test_literal_action_token_is_an_error(tmp_path: Path) -> None:
     )
 
     assert_problem(problems(tmp_path), "endpoints.yml", 3, "action_endpoint.token", "use ${VAR}")
+
+
+def test_tracker_store_type_not_built_in_is_an_error(tmp_path: Path) -> None:
+    write(tmp_path, {"endpoints.yml": "tracker_store:\n  type: redis\n  url: redis://x\n"})
+
+    assert_problem(
+        problems(tmp_path),
+        "endpoints.yml",
+        2,
+        "tracker_store.type",
+        "'redis' is not available in this version",
+    )

@@ -23,9 +23,11 @@ from subagents.agents.task_agent import MCPTaskAgent
 from subagents.errors import ConfigError, ConfigErrors, ConfigProblem
 from subagents.llm.base import LLMClient
 from subagents.tools.base import FilteredToolset, Toolset
+from subagents.tools.redacting import RedactingToolset
 
 if TYPE_CHECKING:
     from subagents.config.loader import LoadedAgent, Project
+    from subagents.config.models import MCPServerConfig
     from subagents.mcp import MCPManager
 
 logger = logging.getLogger("subagents.agents.loader")
@@ -210,12 +212,16 @@ class AgentRegistry:
                 f"agent '{loaded.name}' uses MCP servers but no MCP manager is running",
                 field="connections.mcp_servers",
             )
-        return [
+        toolsets: list[Toolset] = [
             FilteredToolset(
                 self._mcp.toolset(ref.name), include=ref.include_tools, exclude=ref.exclude_tools
             )
             for ref in refs
         ]
+        if self.project.secrets:
+            # A server may echo a secret it was given (env, header): never pass it on.
+            toolsets = [RedactingToolset(t, self.project.secrets) for t in toolsets]
+        return toolsets
 
     async def _connect_mcp(self) -> None:
         needed = sorted(
@@ -231,9 +237,30 @@ class AgentRegistry:
             from subagents.mcp import MCPManager
 
             self._mcp = MCPManager(
-                self.project.endpoints.mcp_servers, project_root=self.project.root
+                _with_agent_retries(self.project), project_root=self.project.root
             )
         await self._mcp.start(needed)
+
+
+def _with_agent_retries(project: Project) -> list[MCPServerConfig]:
+    """Apply the agents' ``configuration.max_retries`` to the servers they connect to.
+
+    A connection is shared by every agent, so it gets the largest value any of its agents
+    sets explicitly; ``max_retries`` written on the server in endpoints.yml wins over both.
+    """
+    wanted: dict[str, int] = {}
+    for agent in project.agents.values():
+        conf = agent.config.configuration
+        if "max_retries" not in conf.model_fields_set:
+            continue
+        for ref in agent.config.connections.mcp_servers:
+            wanted[ref.name] = max(wanted.get(ref.name, 0), conf.max_retries)
+    servers = []
+    for server in project.endpoints.mcp_servers:
+        if server.name in wanted and "max_retries" not in server.model_fields_set:
+            server = server.model_copy(update={"max_retries": wanted[server.name]})
+        servers.append(server)
+    return servers
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -189,11 +189,13 @@ def _check_action_endpoint(src: SourceFile, cfg: EndpointsConfig, problems: Prob
 
 def _check_tracker_store(src: SourceFile, cfg: EndpointsConfig, problems: Problems) -> None:
     ts = cfg.tracker_store
-    if ts.type in ("redis", "sql", "postgresql") and not ts.url:
+    if ts.type in ("redis", "sql", "postgresql"):
+        # Accepted by the schema so the message can say what to do instead of listing enums.
         problems.error(
             src,
-            ("tracker_store", "url"),
-            f"tracker_store type {ts.type} needs a url (for example ${{DB_URL}})",
+            ("tracker_store", "type"),
+            f"tracker_store type '{ts.type}' is not available in this version; use 'sqlite' "
+            "(default, embedded) or 'memory', or implement subagents.stores.TrackerStore",
         )
 
 
