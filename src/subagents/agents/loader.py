@@ -81,6 +81,7 @@ class AgentRegistry:
                     problems.extend(getattr(exc, "problems", None) or [exc.problem])
             if problems:
                 raise ConfigErrors(problems)
+            await self._warn_unknown_filter_names()
         except BaseException:
             await self.aclose()
             raise
@@ -222,6 +223,30 @@ class AgentRegistry:
             # A server may echo a secret it was given (env, header): never pass it on.
             toolsets = [RedactingToolset(t, self.project.secrets) for t in toolsets]
         return toolsets
+
+    async def _warn_unknown_filter_names(self) -> None:
+        """Warn about ``include_tools`` / ``exclude_tools`` names a server does not offer."""
+        if self._mcp is None:
+            return
+        for loaded in self.project.agents.values():
+            file = _relative(loaded.file, self.project.root)
+            for ref in loaded.config.connections.mcp_servers:
+                named = {"include_tools": ref.include_tools, "exclude_tools": ref.exclude_tools}
+                if not any(named.values()):
+                    continue
+                offered = {t.name for t in await self._mcp.toolset(ref.name).list_tools()}
+                for key, names in named.items():
+                    for tool in names or []:
+                        if tool not in offered:
+                            logger.warning(
+                                "%s: %s: server '%s' offers no tool '%s' (it offers: %s)",
+                                file,
+                                key,
+                                ref.name,
+                                tool,
+                                ", ".join(sorted(offered)) or "nothing",
+                                extra={"event": "agents.unknown_tool_name"},
+                            )
 
     async def _connect_mcp(self) -> None:
         needed = sorted(

@@ -17,7 +17,11 @@ from typing import Any
 
 from subagents.config import checks, flow_checks
 from subagents.config.models import AgentConfig, DomainConfig, EndpointsConfig, FlowsConfig
-from subagents.config.secrets import AGENT_SECRET_PATHS, ENDPOINTS_SECRET_PATHS
+from subagents.config.secrets import (
+    AGENT_SECRET_PATHS,
+    ENDPOINTS_SECRET_PATHS,
+    register_log_secrets,
+)
 from subagents.config.source import Problems, SourceFile, read_yaml, validate_model
 from subagents.errors import ConfigErrors, ConfigProblem
 
@@ -63,6 +67,8 @@ def load_project(root: str | Path, *, env: Mapping[str, str] | None = None) -> P
     errors = [p for p in problems if p.severity == "error"]
     if errors or project is None:
         raise ConfigErrors(errors)
+    # From here on no log record of this process shows these values.
+    register_log_secrets(project.secrets)
     for warning in project.warnings:
         logger.warning("config.warning %s", warning, extra={"event": "config.warning"})
     logger.debug(

@@ -21,6 +21,7 @@ from subagents.config.loader import (
     Project,
     collect_project,
 )
+from subagents.config.secrets import redact, secret_values
 from subagents.config.source import Problems, SourceFile, read_yaml
 from subagents.errors import ConfigProblem
 
@@ -76,6 +77,7 @@ async def validate_connections(project: Project) -> list[ConfigProblem]:
         if isinstance(result, SubagentsError | OSError):
             # One problem per output line: fold the server's stderr tail into it.
             text = " | ".join(line for line in str(result).splitlines() if line.strip())
+            text = redact(text, secret_values(project.secrets))  # a token in the stderr tail
             problems.error(endpoints_src, ("mcp_servers", i, "name"), text)
         elif isinstance(result, BaseException):
             raise result

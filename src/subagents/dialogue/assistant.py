@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from subagents.config.secrets import redact_data, secret_values
 from subagents.dialogue.domain import Domain
 from subagents.dialogue.engine import DialogueEngine
 from subagents.dialogue.flows import Flow, compile_flows
@@ -71,6 +72,7 @@ class Assistant:
         self._turns: dict[str, Turn] = {}  # the turn in flight, per conversation
         self._closers = closers or []
         self._closed = False
+        self._secrets = secret_values(getattr(project, "secrets", None) or ())
 
     # ------------------------------------------------------------------ loading
 
@@ -175,7 +177,7 @@ class Assistant:
                 await turn.utter("utter_internal_error")
             finally:
                 self._turns.pop(conversation_id, None)
-            await self.store.save(conversation_id, state.to_json(), turn.events)
+            await self.store.save(conversation_id, *self._redacted(state, turn.events))
         logger.info(
             "assistant.turn",
             extra={
@@ -201,6 +203,19 @@ class Assistant:
             return False
         logger.info("assistant.barge_in", extra={"conversation_id": conversation_id})
         return True
+
+    def _redacted(
+        self, state: ConversationState, events: list[dict[str, Any]]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The state and events to store, with configuration secrets replaced by ``***``.
+
+        Tool results are redacted where they are produced; this catches the rest (error
+        texts of LLM providers, action servers) before the tracker or the store see it.
+        """
+        data = state.to_json()
+        if not self._secrets:
+            return data, events
+        return redact_data(data, self._secrets), redact_data(events, self._secrets)
 
     async def _load_state(self, conversation_id: str) -> ConversationState:
         data = await self.store.load(conversation_id)

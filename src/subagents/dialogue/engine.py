@@ -95,6 +95,8 @@ class DialogueEngine:
     async def _follow_route(self, turn: Turn, route: Route) -> bool:
         """Act on a routing decision; True when the stack should run."""
         if route.kind == "restart":
+            for frame in reversed(turn.state.stack):
+                self._cancel_waiting_agent(turn, frame, "restart")
             turn.log(ev.event("restart"))
             await turn.utter("utter_restart")
             return False
@@ -117,11 +119,27 @@ class DialogueEngine:
         stack = turn.state.stack
         for frame in [f for f in stack if f["flow_id"] == flow_id]:
             stack.remove(frame)
+            self._cancel_waiting_agent(turn, frame, "flow started again")
             turn.log(ev.event("flow_cancelled", flow_id=flow_id, reason="started again"))
         if stack:
             turn.log(ev.event("flow_interrupted", flow_id=stack[-1]["flow_id"], by=flow_id))
         stack.append({"flow_id": flow_id, "step_id": self.flows[flow_id].first, "waiting": None})
         turn.log(ev.event("flow_started", flow_id=flow_id))
+
+    @staticmethod
+    def _cancel_waiting_agent(turn: Turn, frame: dict[str, Any], reason: str) -> None:
+        """Log ``agent_cancelled`` when ``frame`` is dropped while its agent waits."""
+        waiting = frame.get("waiting") or {}
+        if waiting.get("kind") == "agent":
+            turn.log(
+                ev.event(
+                    "agent_cancelled",
+                    agent=waiting.get("agent"),
+                    flow_id=frame["flow_id"],
+                    step_id=frame["step_id"],
+                    reason=reason,
+                )
+            )
 
     async def _advance(self, turn: Turn) -> None:
         """Run steps until the top flow waits for the user or the stack is empty."""

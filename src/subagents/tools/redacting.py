@@ -1,0 +1,64 @@
+"""A toolset wrapper that keeps configuration secrets out of what tools return.
+
+An MCP server may echo a value it got from the project's secrets (an ``env`` variable,
+a header, a token), in a result or in an error message. Whatever a tool returns goes to
+the LLM, the tracker and the store, so the wrapper replaces every secret with ``***``
+before anything else sees it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from subagents.config.secrets import redact, redact_data, secret_values
+from subagents.errors import SubagentsError, ToolSignal
+from subagents.tools.base import ToolContext, ToolOutcome, Toolset, ToolSpec
+
+
+class RedactingToolset:
+    """Wraps ``inner``; outcomes and error messages come back with secrets redacted."""
+
+    def __init__(self, inner: Toolset, secrets: Iterable[str]) -> None:
+        self.inner = inner
+        self._secrets = secret_values(secrets)
+
+    @property
+    def tools_version(self) -> int | None:
+        """The inner toolset's ``tools_version`` (``None`` when it has none)."""
+        version = getattr(self.inner, "tools_version", None)
+        return version if isinstance(version, int) else None
+
+    @property
+    def validates_arguments(self) -> bool:
+        """Passed through: the toolbox skips its own validation when the inner one does it."""
+        return bool(getattr(self.inner, "validates_arguments", False))
+
+    async def list_tools(self) -> list[ToolSpec]:
+        try:
+            return await self.inner.list_tools()
+        except SubagentsError as exc:
+            raise self._clean(exc) from exc.__cause__
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: ToolContext | None = None
+    ) -> ToolOutcome:
+        try:
+            outcome = await self.inner.call_tool(name, arguments, context)
+        except SubagentsError as exc:
+            raise self._clean(exc) from exc.__cause__
+        if not self._secrets:
+            return outcome
+        return ToolOutcome(
+            text=redact_data(outcome.text, self._secrets),
+            is_error=outcome.is_error,
+            structured=redact_data(outcome.structured, self._secrets),
+        )
+
+    def _clean(self, exc: SubagentsError) -> SubagentsError:
+        """The same exception with secrets redacted from its message."""
+        if self._secrets and any(s in str(exc) for s in self._secrets):
+            exc.args = (redact(str(exc), self._secrets),)
+            if isinstance(exc, ToolSignal):
+                exc.message = redact(exc.message, self._secrets)
+        return exc
