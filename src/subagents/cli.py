@@ -75,7 +75,10 @@ def _startup_error(exc: BaseException) -> typer.Exit:
             err.print(line, markup=False)
         return _fail("the project has configuration errors (run `subagents validate`)")
     if isinstance(exc, SubagentsError):
-        return _fail(str(exc))
+        from subagents.config.secrets import redact_registered
+
+        # e.g. an MCP server's stderr tail, which may show a token it was given
+        return _fail(redact_registered(str(exc)))
     raise exc
 
 
@@ -116,11 +119,16 @@ async def _serve(root: Path, host: str, port: int, scripted: Path | None, level:
         previous = {s: signal.signal(s, _noop_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             await server.serve()
+        except SystemExit:
+            pass  # uvicorn exits when it cannot bind; reported just below
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         if not server.started:
-            raise _fail(f"could not serve on {host}:{port} (see the log above)")
+            raise _fail(
+                f"could not serve on {host}:{port}: the address is in use or not allowed "
+                "(pick another with --port, or stop what is using it)"
+            )
     logging.getLogger("subagents.cli").info("server.closed")
 
 

@@ -221,6 +221,9 @@ def test_tracker_accessors() -> None:
     assert tracker.active_flow == "book_trip"
     assert tracker.latest_action_name == "action_listen"
     assert tracker.get_latest_input_channel() is None  # the user event has no channel
+    # As in the Rasa SDK, the intent comes from the ranking only.
+    assert tracker.get_intent_of_latest_message() is None
+    tracker.latest_message["intent_ranking"] = [{"name": "greet", "confidence": 1.0}]
     assert tracker.get_intent_of_latest_message() == "greet"
     assert Tracker.from_dict(tracker.current_state()) == tracker
 

@@ -168,6 +168,27 @@ class CollectingDispatcher:
         """Send elements (prefer ``utter_message(elements=...)``)."""
         self.utter_message(elements=list(elements), **kwargs)
 
+    def utter_custom_message(self, *elements: dict[str, Any], **kwargs: Any) -> None:
+        """Send elements (prefer ``utter_message(elements=...)``)."""
+        self.utter_message(elements=list(elements), **kwargs)
+
+    def utter_template(
+        self, template: str, tracker: Any, silent_fail: bool = False, **kwargs: Any
+    ) -> None:
+        """Send domain response ``template`` (prefer ``utter_message(response=...)``)."""
+        self.utter_message(response=template, **kwargs)
+
+    def utter_button_template(
+        self,
+        template: str,
+        buttons: list[dict[str, Any]],
+        tracker: Any,
+        silent_fail: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """Send a domain response with buttons (prefer ``utter_message(response=...)``)."""
+        self.utter_message(template=template, buttons=buttons, **kwargs)
+
 
 def _chunk_payload(
     text: str | None,

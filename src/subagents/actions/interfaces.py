@@ -35,7 +35,6 @@ class Tracker:
         latest_action_name: str | None = None,
         stack: list[dict[str, Any]] | None = None,
         user_id: str | None = None,
-        latest_input_channel: str | None = None,
     ) -> None:
         """Create a tracker; prefer :meth:`from_dict` with a tracker state."""
         self.sender_id = sender_id
@@ -48,7 +47,6 @@ class Tracker:
         self.latest_action_name = latest_action_name
         self.stack: list[dict[str, Any]] = stack or []
         self.user_id = user_id
-        self._latest_input_channel = latest_input_channel
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> Tracker:
@@ -65,11 +63,10 @@ class Tracker:
             or (state.get("latest_action") or {}).get("action_name"),
             stack=state.get("stack") or [],
             user_id=state.get("user_id"),
-            latest_input_channel=state.get("latest_input_channel"),
         )
 
     def current_state(self) -> dict[str, Any]:
-        """The tracker state as a dict (the shape :meth:`from_dict` reads)."""
+        """The tracker state as a dict, key for key what the Rasa SDK returns."""
         latest_event_time = self.events[-1].get("timestamp") if self.events else None
         return {
             "sender_id": self.sender_id,
@@ -81,7 +78,6 @@ class Tracker:
             "latest_input_channel": self.get_latest_input_channel(),
             "active_loop": self.active_loop,
             "latest_action_name": self.latest_action_name,
-            "followup_action": self.followup_action,
             "stack": self.stack,
             "user_id": self.user_id,
         }
@@ -115,20 +111,20 @@ class Tracker:
 
     def get_intent_of_latest_message(self, skip_fallback_intent: bool = True) -> str | None:
         """The intent of the latest user message, if the message carries one."""
+        # As in the Rasa SDK, only the ranking counts: no ranking, no intent.
         ranking = self.latest_message.get("intent_ranking") or []
-        if ranking:
-            if ranking[0].get("name") == "nlu_fallback" and skip_fallback_intent:
-                return ranking[1].get("name") if len(ranking) > 1 else None
-            return ranking[0].get("name")
-        intent = self.latest_message.get("intent") or {}
-        return intent.get("name") if isinstance(intent, dict) else None
+        if not ranking:
+            return None
+        if ranking[0].get("name") == "nlu_fallback" and skip_fallback_intent:
+            return ranking[1].get("name") if len(ranking) > 1 else None
+        return ranking[0].get("name")
 
     def get_latest_input_channel(self) -> str | None:
-        """The input channel of the latest user message."""
+        """The input channel of the latest ``user`` event (``None`` without one)."""
         for event in reversed(self.events):
             if event.get("event") == "user":
                 return event.get("input_channel")
-        return self._latest_input_channel
+        return None
 
     def is_paused(self) -> bool:
         """Whether the conversation is paused."""
@@ -198,13 +194,14 @@ class Tracker:
         return last is not None and last.get("name") == name
 
     def slots_to_validate(self) -> dict[str, Any]:
-        """Slots set by the trailing run of ``slot`` events."""
-        trailing: dict[str, Any] = {}
+        """Slots set by the trailing run of ``slot`` events, in the order they were set."""
+        count = 0
         for event in reversed(self.events):
             if event.get("event") != "slot":
                 break
-            trailing.setdefault(event["name"], event.get("value"))
-        return trailing
+            count += 1
+        # Forward order (later values win): form validators run in this order.
+        return {e["name"]: e.get("value") for e in self.events[len(self.events) - count :]}
 
     def add_slots(self, slots: list[dict[str, Any]]) -> None:
         """Apply ``SlotSet`` events to this tracker copy."""
@@ -215,7 +212,18 @@ class Tracker:
 
     def copy(self) -> Tracker:
         """A deep copy of this tracker."""
-        return Tracker.from_dict(copy.deepcopy(self.current_state()))
+        return Tracker(
+            self.sender_id,
+            copy.deepcopy(self.slots),
+            copy.deepcopy(self.latest_message),
+            copy.deepcopy(self.events),
+            self._paused,
+            self.followup_action,
+            copy.deepcopy(self.active_loop),
+            self.latest_action_name,
+            copy.deepcopy(self.stack),
+            self.user_id,
+        )
 
     def __eq__(self, other: object) -> bool:
         return (

@@ -18,7 +18,7 @@ from typing import Any
 
 from subagents.actions.core import ActionServerCore
 from subagents.actions.registry import ActionRegistry
-from subagents.errors import ConfigError
+from subagents.errors import ConfigError, SubagentsError
 
 logger = logging.getLogger("subagents.actions.server")
 
@@ -50,7 +50,13 @@ def resolve_actions_module(project_root: Path, actions_module: str | None) -> st
         try:
             data = YAML(typ="safe").load(endpoints.read_text(encoding="utf-8")) or {}
         except Exception as exc:
-            raise ConfigError(f"cannot parse YAML: {exc}", file="endpoints.yml") from exc
+            mark = getattr(exc, "problem_mark", None)
+            what = " ".join(str(getattr(exc, k, None) or "") for k in ("context", "problem"))
+            raise ConfigError(
+                f"invalid YAML: {what.strip() or exc}",
+                file="endpoints.yml",
+                line=mark.line + 1 if mark is not None else None,
+            ) from exc
         endpoint = data.get("action_endpoint") if isinstance(data, dict) else None
         module = endpoint.get("actions_module") if isinstance(endpoint, dict) else None
         if isinstance(module, str) and module:
@@ -64,7 +70,13 @@ def load_registry(
     """Resolve the actions module of ``project_root`` and import its actions."""
     root = Path(project_root).absolute()
     module = resolve_actions_module(root, actions_module)
-    return module, ActionRegistry.from_module(module, root)
+    try:
+        return module, ActionRegistry.from_module(module, root)
+    except ConfigError as exc:
+        if actions_module and exc.problem.file == "endpoints.yml":
+            # The module came from --actions, not from endpoints.yml: say so.
+            raise ConfigError(exc.problem.message, file="--actions", field="--actions") from exc
+        raise
 
 
 @contextlib.asynccontextmanager
@@ -119,12 +131,15 @@ async def _uvicorn(
         lifespan="off",
     )
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(_serve_without_exit(server))
     deadline = time.monotonic() + _START_TIMEOUT
     while not server.started:
         if task.done():
-            task.result()  # re-raise why it could not start
-            raise OSError(f"action server could not listen on {host}:{port}")
+            task.result()  # re-raise why it could not start, if it raised
+            raise SubagentsError(
+                f"action server could not listen on {host}:{port}: the address is in use "
+                "or not allowed (pick another with --port, or stop what is using it)"
+            )
         if time.monotonic() > deadline:
             raise TimeoutError(f"action server did not start within {_START_TIMEOUT}s")
         await asyncio.sleep(0.01)
@@ -136,6 +151,12 @@ async def _uvicorn(
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, timeout=10)
+
+
+async def _serve_without_exit(server: Any) -> None:
+    # uvicorn calls sys.exit() when it cannot bind; in a task that would escape the loop.
+    with contextlib.suppress(SystemExit):
+        await server.serve()
 
 
 async def serve_async(

@@ -138,7 +138,7 @@ class ReActAgent:
         async with self._ready_lock:
             if self._ready:
                 return
-            custom = CustomToolset(self.get_custom_tool_definitions(), owner=type(self).__name__)
+            custom = CustomToolset(self.get_custom_tool_definitions(), owner=type(self))
             toolsets = [
                 *self._toolsets,
                 *([custom] if len(custom) else []),

@@ -44,11 +44,16 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _slots(pairs: list[str], project: Any) -> dict[str, Any]:
+    from subagents.errors import ConfigError
+
     values: dict[str, Any] = {}
     for pair in pairs:
         name, sep, raw = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"--slot expects name=value, got '{pair}'")
+        if not sep or not name:
+            raise ConfigError(
+                f"--slot expects name=value (e.g. --slot city=Paris), got '{pair}'",
+                field="--slot",
+            )
         try:
             values[name] = json.loads(raw)
         except ValueError:
@@ -107,6 +112,14 @@ async def _main(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             await server.aclose()
+    if server is not None and len(server.requests) > server.replies:
+        missing = len(server.requests) - server.replies
+        print(
+            f"error: {args.scenario}: the scenario ran out of model replies "
+            f"({missing} request(s) unanswered); add the missing replies",
+            file=sys.stderr,
+        )
+        status = 1
     return status
 
 
@@ -141,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return asyncio.run(_main(args))
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # A problem outside any file (unknown --agent, bad --slot) has no file to name.
+        print(f"error: {exc if exc.problem.file else exc.problem.message}", file=sys.stderr)
         return 2
     except SubagentsError as exc:  # e.g. an MCP server that cannot start
         print(f"error: {exc}", file=sys.stderr)

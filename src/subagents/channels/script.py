@@ -18,11 +18,13 @@ list instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from subagents.errors import SubagentsError
+from subagents.errors import ConfigError, SubagentsError
+from subagents.testing.scenario import parse_scenario, parse_step, yaml_problem
 
 
 class ScriptError(SubagentsError):
@@ -51,7 +53,8 @@ def load_conversation_script(path: str | Path) -> ConversationScript:
     try:
         data = YAML(typ="safe").load(text)
     except YAMLError as exc:
-        raise ScriptError(f"{file}: not valid YAML: {exc}") from None
+        line, what = yaml_problem(exc)
+        raise ScriptError(f"{file}{f':{line}' if line else ''}: not valid YAML: {what}") from None
     if isinstance(data, dict) and "scenario" in data:
         steps = data["scenario"]
         extra_turns = data.get("user", [])
@@ -64,6 +67,7 @@ def load_conversation_script(path: str | Path) -> ConversationScript:
     script = ConversationScript(path=file)
     script.user_turns.extend(_user_turns(file, extra_turns))
     if isinstance(steps, dict):
+        _check(parse_scenario, steps, source=str(file))
         script.model_steps = steps
         return script
     if not isinstance(steps, list):
@@ -78,9 +82,20 @@ def load_conversation_script(path: str | Path) -> ConversationScript:
         if "user" in step:
             script.user_turns.extend(_user_turns(file, [step["user"]], index))
         else:
+            # Checked here so an error names the file and the step's own index.
+            _check(parse_step, step, source=str(file), where=f"scenario[{index}]")
             model.append(step)
     script.model_steps = model
     return script
+
+
+def _check(parse: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Run a scenario check; its ConfigError becomes a ScriptError (same text)."""
+    try:
+        parse(*args, **kwargs)
+    except ConfigError as exc:
+        hint = " (a user turn is written {user: ...})" if "unknown key" in str(exc) else ""
+        raise ScriptError(f"{exc}{hint}") from None
 
 
 def _user_turns(file: Path, turns: Any, index: int | None = None) -> list[str]:

@@ -75,16 +75,19 @@ class StreamAssembler:
         return None
 
     def _add_call(self, call: Mapping[str, Any]) -> None:
+        function = call.get("function") or {}
+        name = function.get("name")
         index = call.get("index")
         if not isinstance(index, int):
-            index = len(self._calls)
+            # No index (some local servers): a nameless, id-less fragment continues the
+            # latest call; anything else starts a new one.
+            continues = bool(self._calls) and not name and not call.get("id")
+            index = max(self._calls) if continues else len(self._calls)
         entry = self._calls.get(index)
         if entry is None:
             entry = self._calls[index] = [None, "", []]
         if call.get("id") and not entry[0]:
             entry[0] = call["id"]
-        function = call.get("function") or {}
-        name = function.get("name")
         # Names arrive whole in the first delta; some servers repeat them later.
         if name and not entry[1]:
             entry[1] = name

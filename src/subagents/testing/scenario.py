@@ -169,9 +169,9 @@ def parse_scenario(data: Any, *, source: str = "<scenario>") -> list[Script]:
         return [Script("default", _parse_steps(data, source, "scenario"))]
     if isinstance(data, Mapping):
         if not data:
-            raise ConfigError("scenario has no scripts", file=source, field="scenario")
+            raise _bad("scenario has no scripts", file=source, field="scenario")
         return [_parse_script(str(name), value, source) for name, value in data.items()]
-    raise ConfigError(
+    raise _bad(
         "scenario must be a list of steps or a mapping of named scripts "
         f"(got {type(data).__name__})",
         file=source,
@@ -184,25 +184,25 @@ def _parse_script(name: str, value: Any, source: str) -> Script:
     if isinstance(value, Sequence) and not isinstance(value, str | bytes):
         return Script(name, _parse_steps(value, source, where))
     if not isinstance(value, Mapping):
-        raise ConfigError(
+        raise _bad(
             "a script must be a list of steps or a mapping with 'steps' (and 'when', 'loop')",
             file=source,
             field=where,
         )
     _reject_unknown(value, _SCRIPT_KEYS, source, where)
     if "steps" not in value:
-        raise ConfigError("script has no 'steps'", file=source, field=f"{where}.steps")
+        raise _bad("script has no 'steps'", file=source, field=f"{where}.steps")
     when = _parse_when(value["when"], source, f"{where}.when") if "when" in value else None
     loop = value.get("loop", False)
     if not isinstance(loop, bool):
-        raise ConfigError("'loop' must be true or false", file=source, field=f"{where}.loop")
+        raise _bad("'loop' must be true or false", file=source, field=f"{where}.loop")
     steps = _parse_steps(value["steps"], source, f"{where}.steps")
     return Script(name, steps, when=when, loop=loop)
 
 
 def _parse_when(value: Any, source: str, where: str) -> When:
     if not isinstance(value, Mapping) or not value:
-        raise ConfigError(
+        raise _bad(
             f"'when' must be a mapping with any of {sorted(_WHEN_KEYS)}", file=source, field=where
         )
     _reject_unknown(value, _WHEN_KEYS, source, where)
@@ -210,14 +210,14 @@ def _parse_when(value: Any, source: str, where: str) -> When:
     if isinstance(offered, str):
         offered = (offered,)
     if not all(isinstance(n, str) for n in offered):
-        raise ConfigError(
+        raise _bad(
             "'tool_offered' must be a tool name or a list of names",
             file=source,
             field=f"{where}.tool_offered",
         )
     for key in ("system_contains", "user_contains", "model"):
         if key in value and not isinstance(value[key], str):
-            raise ConfigError(f"'{key}' must be a string", file=source, field=f"{where}.{key}")
+            raise _bad(f"'{key}' must be a string", file=source, field=f"{where}.{key}")
     return When(
         tool_offered=tuple(offered),
         system_contains=value.get("system_contains"),
@@ -228,7 +228,7 @@ def _parse_when(value: Any, source: str, where: str) -> When:
 
 def _parse_steps(value: Any, source: str, where: str) -> list[Step]:
     if not isinstance(value, Sequence) or isinstance(value, str | bytes):
-        raise ConfigError("steps must be a list", file=source, field=where)
+        raise _bad("steps must be a list", file=source, field=where)
     return [_parse_step(item, source, f"{where}[{i}]") for i, item in enumerate(value)]
 
 
@@ -236,13 +236,11 @@ def _parse_step(value: Any, source: str, where: str) -> Step:
     if isinstance(value, str):
         return Step(text=value)
     if not isinstance(value, Mapping):
-        raise ConfigError(
-            "a step must be a mapping (or a plain text reply)", file=source, field=where
-        )
+        raise _bad("a step must be a mapping (or a plain text reply)", file=source, field=where)
     _reject_unknown(value, _STEP_KEYS, source, where)
     text = value.get("text")
     if text is not None and not isinstance(text, str):
-        raise ConfigError("'text' must be a string", file=source, field=f"{where}.text")
+        raise _bad("'text' must be a string", file=source, field=f"{where}.text")
     chunks = _parse_chunks(value.get("chunks"), text, source, f"{where}.chunks")
     if chunks is not None and text is None:
         text = "".join(chunks)
@@ -250,23 +248,19 @@ def _parse_step(value: Any, source: str, where: str) -> Step:
     error = _parse_error(value["error"], source, f"{where}.error") if "error" in value else None
     disconnect = value.get("disconnect", False)
     if not isinstance(disconnect, bool):
-        raise ConfigError(
-            "'disconnect' must be true or false", file=source, field=f"{where}.disconnect"
-        )
+        raise _bad("'disconnect' must be true or false", file=source, field=f"{where}.disconnect")
     if text is None and not calls and error is None and not disconnect:
-        raise ConfigError(
+        raise _bad(
             "step has no reply: give 'text', 'tool_calls', 'error' or 'disconnect'",
             file=source,
             field=where,
         )
     if not isinstance(value.get("finish_reason", ""), str):
-        raise ConfigError(
-            "'finish_reason' must be a string", file=source, field=f"{where}.finish_reason"
-        )
+        raise _bad("'finish_reason' must be a string", file=source, field=f"{where}.finish_reason")
     if not isinstance(value.get("usage", {}), Mapping):
-        raise ConfigError("'usage' must be a mapping", file=source, field=f"{where}.usage")
+        raise _bad("'usage' must be a mapping", file=source, field=f"{where}.usage")
     if error is not None and (text is not None or calls):
-        raise ConfigError(
+        raise _bad(
             "an 'error' step cannot also have 'text' or 'tool_calls'", file=source, field=where
         )
     return Step(
@@ -285,11 +279,15 @@ def _parse_step(value: Any, source: str, where: str) -> Step:
 def _parse_chunks(value: Any, text: str | None, source: str, where: str) -> tuple[str, ...] | None:
     if value is None:
         return None
-    if not isinstance(value, Sequence) or not all(isinstance(c, str) for c in value):
-        raise ConfigError("'chunks' must be a list of strings", file=source, field=where)
+    if (
+        not isinstance(value, Sequence)
+        or isinstance(value, str)  # a string is a sequence too, but never meant as chunks
+        or not all(isinstance(c, str) for c in value)
+    ):
+        raise _bad("'chunks' must be a list of strings", file=source, field=where)
     chunks = tuple(value)
     if text is not None and "".join(chunks) != text:
-        raise ConfigError(
+        raise _bad(
             "'chunks' joined must equal 'text' (or leave 'text' out)", file=source, field=where
         )
     return chunks
@@ -299,12 +297,12 @@ def _parse_tool_calls(value: Any, source: str, where: str) -> tuple[ScriptedTool
     if value is None:
         return ()
     if not isinstance(value, Sequence) or isinstance(value, str | bytes):
-        raise ConfigError("'tool_calls' must be a list", file=source, field=where)
+        raise _bad("'tool_calls' must be a list", file=source, field=where)
     calls = []
     for i, call in enumerate(value):
         here = f"{where}[{i}]"
         if not isinstance(call, Mapping) or not isinstance(call.get("name"), str):
-            raise ConfigError(
+            raise _bad(
                 "a tool call needs 'name' (and 'arguments': a mapping or a raw string)",
                 file=source,
                 field=here,
@@ -315,7 +313,7 @@ def _parse_tool_calls(value: Any, source: str, where: str) -> tuple[ScriptedTool
             try:
                 args = json.dumps(args, ensure_ascii=False)
             except (TypeError, ValueError) as exc:
-                raise ConfigError(
+                raise _bad(
                     f"arguments are not JSON-serialisable ({exc})",
                     file=source,
                     field=f"{here}.arguments",
@@ -329,7 +327,7 @@ def _parse_error(value: Any, source: str, where: str) -> ScriptedError:
     if isinstance(value, int) and not isinstance(value, bool):
         value = {"status": value}
     if not isinstance(value, Mapping):
-        raise ConfigError(
+        raise _bad(
             "'error' must be a mapping with 'status' (and 'retry_after', 'body')",
             file=source,
             field=where,
@@ -337,7 +335,7 @@ def _parse_error(value: Any, source: str, where: str) -> ScriptedError:
     _reject_unknown(value, {"status", "retry_after", "body"}, source, where)
     status = value.get("status", 500)
     if not isinstance(status, int) or not 400 <= status <= 599:
-        raise ConfigError(
+        raise _bad(
             "'status' must be an HTTP error code (400-599)", file=source, field=f"{where}.status"
         )
     retry_after = value.get("retry_after")
@@ -350,14 +348,24 @@ def _parse_error(value: Any, source: str, where: str) -> ScriptedError:
 
 def _seconds(value: Any, source: str, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ConfigError("must be a number of seconds >= 0", file=source, field=where)
+        raise _bad("must be a number of seconds >= 0", file=source, field=where)
     return float(value)
+
+
+def _bad(message: str, *, file: str, field: str | None = None) -> ConfigError:
+    """A ConfigError whose text names the field (``scenario[2].tool_calls[0]: ...``)."""
+    return ConfigError(f"{field}: {message}" if field else message, file=file, field=field)
+
+
+def parse_step(value: Any, *, source: str, where: str) -> Step:
+    """Validate one step (``where`` names it in errors, e.g. ``scenario[3]``)."""
+    return _parse_step(value, source, where)
 
 
 def _reject_unknown(value: Mapping[str, Any], allowed: set[str], source: str, where: str) -> None:
     unknown = sorted(set(value) - allowed)
     if unknown:
-        raise ConfigError(
+        raise _bad(
             f"unknown key(s) {unknown}; allowed: {sorted(allowed)}", file=source, field=where
         )
 
@@ -370,11 +378,21 @@ def load_scenario(path: str | Path) -> list[Script]:
     try:
         data = YAML(typ="safe").load(file.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"cannot read scenario file ({exc.strerror})", file=str(file)) from exc
+        raise _bad(f"cannot read scenario file ({exc.strerror})", file=str(file)) from exc
     except YAMLError as exc:
-        raise ConfigError(f"scenario file is not valid YAML ({exc})", file=str(file)) from exc
+        line, what = yaml_problem(exc)
+        raise ConfigError(f"not valid YAML: {what}", file=str(file), line=line) from exc
     if not isinstance(data, Mapping) or "scenario" not in data:
-        raise ConfigError(
+        raise _bad(
             "a scenario file needs a top-level 'scenario:' key", file=str(file), field="scenario"
         )
     return parse_scenario(data["scenario"], source=str(file))
+
+
+def yaml_problem(exc: Exception) -> tuple[int | None, str]:
+    """The line (1-based) and a one-line description of a YAML parse error."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    parts = (getattr(exc, "context", None), getattr(exc, "problem", None))
+    what = " ".join(p for p in parts if p) or str(exc).splitlines()[0]
+    return line, what

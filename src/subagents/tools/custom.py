@@ -14,6 +14,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from jsonschema.validators import validator_for
+
 from subagents.agents.schemas import AgentToolResult
 from subagents.errors import ConfigError, ToolExecutionError, UnknownToolError
 from subagents.tools.base import ToolContext, ToolOutcome, ToolSpec
@@ -44,24 +48,95 @@ def _wants_context(executor: ToolExecutor) -> bool:
     return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in positional)
 
 
-def _parse_definition(definition: Mapping[str, Any], where: str) -> _CustomTool:
+def definition_location(owner: type) -> tuple[str, int | None]:
+    """File and line of ``owner.get_custom_tool_definitions`` (for error messages)."""
+    method = getattr(owner, "get_custom_tool_definitions", owner)
+    try:
+        file = inspect.getsourcefile(method) or ""
+        line: int | None = inspect.getsourcelines(method)[1]
+    except (OSError, TypeError):
+        return "", None
+    return file, line
+
+
+def _is_plain_function(executor: Any) -> bool:
+    """A ``def`` function or method (not ``async def``): it would block the event loop."""
+    target = inspect.unwrap(executor)
+    if not (inspect.isfunction(target) or inspect.ismethod(target)):
+        return False  # a callable object, partial, builtin: checked by its result
+    if target.__name__ == "<lambda>":
+        return False  # a lambda may return a coroutine
+    return not inspect.iscoroutinefunction(target)
+
+
+def _check_executor(
+    executor: Any, name: str, where: str, file: str, line: int | None
+) -> ToolExecutor:
+    if executor is None or not callable(executor):
+        raise ConfigError(
+            f"{where}: custom tool '{name}' needs a callable 'tool_executor' "
+            "(an async function taking the arguments dict)",
+            file=file,
+            line=line,
+            field=where,
+        )
+    if inspect.isasyncgenfunction(executor) or _is_plain_function(executor):
+        label = getattr(executor, "__qualname__", repr(executor))
+        raise ConfigError(
+            f"{where}: the 'tool_executor' of custom tool '{name}' ({label}) must be an "
+            "`async def` function returning an AgentToolResult; a plain function would "
+            "block every other conversation while it runs",
+            file=file,
+            line=line,
+            field=where,
+        )
+    return executor  # type: ignore[no-any-return]
+
+
+def _check_parameters(
+    parameters: Any, name: str, where: str, file: str, line: int | None
+) -> dict[str, Any]:
+    if parameters is None or (isinstance(parameters, Mapping) and not parameters):
+        return {"type": "object", "properties": {}}
+    problem = ""
+    if not isinstance(parameters, Mapping):
+        problem = f"is a {type(parameters).__name__}"
+    elif parameters.get("type", "object") != "object":
+        problem = f"has type {parameters.get('type')!r}"
+    else:
+        try:
+            validator_for(parameters, default=Draft202012Validator).check_schema(parameters)
+        except SchemaError as exc:
+            problem = f"is not a valid JSON schema ({exc.message})"
+    if problem:
+        raise ConfigError(
+            f"{where}: 'function.parameters' of custom tool '{name}' {problem}; give a JSON "
+            "schema such as {'type': 'object', 'properties': {...}}",
+            file=file,
+            line=line,
+            field=f"{where}.function.parameters",
+        )
+    return dict(parameters)
+
+
+def _parse_definition(
+    definition: Mapping[str, Any], where: str, file: str = "", line: int | None = None
+) -> _CustomTool:
     if not isinstance(definition, Mapping):
-        raise ConfigError(f"{where}: a custom tool definition must be a dict", field=where)
+        raise ConfigError(
+            f"{where}: a custom tool definition must be a dict", file=file, line=line, field=where
+        )
     fn = definition.get("function")
     if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str) or not fn["name"]:
         raise ConfigError(
             f"{where}: expected {{'type': 'function', 'function': {{'name': ..., ...}}, "
             "'tool_executor': ...}}",
+            file=file,
+            line=line,
             field=where,
         )
-    executor = definition.get("tool_executor")
-    if executor is None or not callable(executor):
-        raise ConfigError(
-            f"{where}: custom tool '{fn['name']}' needs a callable 'tool_executor' "
-            "(an async function taking the arguments dict)",
-            field=where,
-        )
-    parameters = fn.get("parameters") or {"type": "object", "properties": {}}
+    executor = _check_executor(definition.get("tool_executor"), fn["name"], where, file, line)
+    parameters = _check_parameters(fn.get("parameters"), fn["name"], where, file, line)
     spec = ToolSpec(
         name=fn["name"],
         description=str(fn.get("description", "")),
@@ -75,14 +150,20 @@ def _parse_definition(definition: Mapping[str, Any], where: str) -> _CustomTool:
 class CustomToolset:
     """A toolset over custom tool definitions; names must be unique."""
 
-    def __init__(self, definitions: Sequence[Mapping[str, Any]], *, owner: str = "") -> None:
+    def __init__(self, definitions: Sequence[Mapping[str, Any]], *, owner: str | type = "") -> None:
+        """``owner``: the agent class (or its name), named in error messages."""
+        file, line = definition_location(owner) if isinstance(owner, type) else ("", None)
+        name = owner.__name__ if isinstance(owner, type) else owner
         self._tools: dict[str, _CustomTool] = {}
         for index, definition in enumerate(definitions):
-            where = f"{owner}.get_custom_tool_definitions()[{index}]".lstrip(".")
-            tool = _parse_definition(definition, where)
+            where = f"{name}.get_custom_tool_definitions()[{index}]".lstrip(".")
+            tool = _parse_definition(definition, where, file, line)
             if tool.spec.name in self._tools:
                 raise ConfigError(
-                    f"{where}: custom tool name '{tool.spec.name}' is defined twice", field=where
+                    f"{where}: custom tool name '{tool.spec.name}' is defined twice",
+                    file=file,
+                    line=line,
+                    field=where,
                 )
             self._tools[tool.spec.name] = tool
         self._specs = [t.spec for t in self._tools.values()]
