@@ -169,7 +169,8 @@ def test_parse_conditions_means_all_of_them() -> None:
         ("slots.ok < true", "slot 'ok' is bool; it cannot be ordered with '<'"),
         (
             "slots.category = 'D'",
-            "slot 'category' is categorical and 'D' is not one of its values ['A', 'B', 'C']",
+            "slot 'category' is categorical and 'D' is not one of its values; use one of:"
+            " A, B, C (or add it to the slot's values: in domain.yml)",
         ),
         ("slots.items = 'x'", "slot 'items' is a list; use 'contains' to test for an item"),
         (

@@ -533,6 +533,16 @@ def _check_node(node: _Node, slot_types: Mapping[str, SlotConfig], out: list[str
         _check_node(child, slot_types, out)
 
 
+def categorical_fix(value: Any, values: Sequence[Any]) -> str:
+    """What to do about a value a categorical slot does not have: the close value, or the
+    values to choose from, or adding it to the slot's ``values:``."""
+    names = [str(v) for v in values]
+    close = difflib.get_close_matches(str(value), names, n=1, cutoff=0.6)
+    guess = f"did you mean '{close[0]}'? " if close else ""
+    listed = ", ".join(names) if names else "(none declared)"
+    return f"{guess}use one of: {listed} (or add it to the slot's values: in domain.yml)"
+
+
 def _unknown_slot(node: _Slot, slot_types: Mapping[str, SlotConfig]) -> str:
     message = f"unknown slot '{node.name}'"
     close = difflib.get_close_matches(node.name, list(slot_types), n=1)
@@ -572,8 +582,8 @@ def _literal_problem(name: str, slot: SlotConfig, op: str, value: Any) -> str | 
     elif kind == "categorical":
         values = slot.values or []
         if op in ("=", "!=") and not any(_equal(v, value) for v in values):
-            return (
-                f"slot '{name}' is categorical and {shown} is not one of its values {list(values)}"
+            return f"slot '{name}' is categorical and {shown} is not one of its values; " + (
+                categorical_fix(value, values)
             )
     elif kind == "list":
         return f"slot '{name}' is a list; use 'contains' to test for an item"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from subagents.conditions import categorical_fix
 from subagents.config.agent_module import AgentModuleError, load_agent_class
 from subagents.config.models import (
     AgentConfig,
@@ -21,6 +22,7 @@ from subagents.config.models import (
     MCPServerConfig,
     SlotConfig,
 )
+from subagents.config.salvage import DomainGaps
 from subagents.config.secrets import MUST_USE_VARIABLE
 from subagents.config.source import PathT, Problems, SourceFile, path_matches
 
@@ -40,6 +42,8 @@ class Context:
     """Agent name → its ``configuration.module`` class (None when it failed to import)."""
     broken_agents: set[str] = field(default_factory=set)
     """Names of agents whose config.yml has errors (flows calling them are not flagged)."""
+    domain_gaps: DomainGaps = field(default_factory=DomainGaps)
+    """Parts of domain.yml that had errors (flows using them are not flagged)."""
 
 
 def suggest(name: str, known: Iterable[str], what: str) -> str:
@@ -235,7 +239,9 @@ def slot_value_problem(name: str, slot: SlotConfig, value: Any) -> str | None:
     if ok:
         return None
     if slot.type == "categorical":
-        return f"{value!r} is not one of the values of slot '{name}': {slot.values}"
+        return f"{value!r} is not one of the values of slot '{name}'; " + categorical_fix(
+            value, slot.values or []
+        )
     return f"{value!r} does not fit slot '{name}' of type {slot.type}"
 
 

@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from subagents.conditions import ConditionSyntaxError, parse_condition
+from subagents.config.agent_module import defined_at
 from subagents.config.checks import Context, slot_value_problem, suggest
-from subagents.config.models import DomainConfig, FlowConfig, FlowsConfig, FlowStep
+from subagents.config.models import DomainConfig, FlowConfig, FlowsConfig, FlowStep, SlotConfig
 from subagents.config.source import PathT, SourceFile
 
 if TYPE_CHECKING:
@@ -53,6 +54,13 @@ class _FlowChecker:
         self.ctx = ctx
         self.agents = agents
         self.domain = ctx.domain or DomainConfig()
+        self.gaps = ctx.domain_gaps
+        # Slots declared with an error count as known, of any type: no consequential
+        # "unknown slot" / type errors in conditions.
+        self.slot_types: dict[str, SlotConfig] = {
+            **{name: SlotConfig() for name in self.gaps.slots},
+            **self.domain.slots,
+        }
         self.flow_id = ""
         self.step_ids: set[str] = set()
 
@@ -151,21 +159,25 @@ class _FlowChecker:
         from subagents.agents.open_agent import MCPOpenAgent
         from subagents.agents.task_agent import MCPTaskAgent
 
+        where = f"{cls.__name__} ({defined_at(cls, self.ctx.root)})"
         if step.exit_if and not issubclass(cls, MCPTaskAgent):
             self.error(
                 (*path, "exit_if"),
-                f"agent '{name}' uses {cls.__name__}, a general-purpose agent (MCPOpenAgent);"
-                " a call with exit_if needs an MCPTaskAgent subclass",
+                f"agent '{name}' uses {where}, a general-purpose agent (MCPOpenAgent);"
+                " a call with exit_if needs an MCPTaskAgent subclass: subclass MCPTaskAgent"
+                " there, or remove exit_if from this call",
             )
         elif not step.exit_if and not issubclass(cls, MCPOpenAgent):
             self.error(
                 (*path, "call"),
-                f"agent '{name}' uses {cls.__name__}, a task agent (MCPTaskAgent); add exit_if"
-                " conditions to this call or subclass MCPOpenAgent",
+                f"agent '{name}' uses {where}, a task agent (MCPTaskAgent); add exit_if"
+                " conditions to this call or subclass MCPOpenAgent there",
             )
 
     def check_action(self, name: str, path: PathT) -> None:
         if name.startswith("utter_"):
+            if self.gaps.response_unknown(name):
+                return
             if name not in self.domain.responses and name not in DEFAULT_RESPONSES:
                 self.error(
                     path,
@@ -173,7 +185,11 @@ class _FlowChecker:
                     + suggest(name, self.domain.responses, "responses")
                     + " (add it under responses: in domain.yml)",
                 )
-        elif name not in self.domain.actions and name not in BUILTIN_ACTIONS:
+        elif (
+            name not in self.domain.actions
+            and name not in BUILTIN_ACTIONS
+            and not self.gaps.all_actions
+        ):
             self.warning(
                 path,
                 f"action '{name}' is not listed under actions: in domain.yml"
@@ -185,7 +201,11 @@ class _FlowChecker:
         self.check_slot(slot, (*path, "collect"))
         if step.utter is not None:
             self.check_action(step.utter, (*path, "utter"))
-        elif slot in self.domain.slots and f"utter_ask_{slot}" not in self.domain.responses:
+        elif (
+            slot in self.domain.slots
+            and f"utter_ask_{slot}" not in self.domain.responses
+            and not self.gaps.response_unknown(f"utter_ask_{slot}")
+        ):
             self.warning(
                 (*path, "collect"),
                 f"no response 'utter_ask_{slot}' in domain.yml and no utter: on the step;"
@@ -193,8 +213,11 @@ class _FlowChecker:
             )
 
     def check_slot(self, slot: str, path: PathT) -> bool:
+        """Whether ``slot`` is declared (and readable); reports an unknown slot."""
         if slot in self.domain.slots:
             return True
+        if self.gaps.slot_unknown(slot):
+            return False  # its declaration has an error, reported in domain.yml
         self.error(
             path,
             f"unknown slot '{slot}'"
@@ -261,5 +284,7 @@ class _FlowChecker:
         except ConditionSyntaxError as exc:
             self.error(path, f"invalid condition in {where}: {exc}")
             return
-        for problem in parsed.check(self.domain.slots):
+        if self.gaps.all_slots:
+            return  # domain.yml's slots could not be read: nothing to check against
+        for problem in parsed.check(self.slot_types):
             self.error(path, f'{where}: condition "{text}": {problem}')

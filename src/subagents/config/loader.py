@@ -17,6 +17,7 @@ from typing import Any
 
 from subagents.config import checks, flow_checks
 from subagents.config.models import AgentConfig, DomainConfig, EndpointsConfig, FlowsConfig
+from subagents.config.salvage import DomainGaps, salvage_domain
 from subagents.config.secrets import (
     AGENT_SECRET_PATHS,
     ENDPOINTS_SECRET_PATHS,
@@ -109,15 +110,18 @@ class _Loader:
         self.env = env
         self.secrets: set[str] = set()
         self.broken = False
+        self.last_source: SourceFile | None = None
+        """The file last read by :meth:`_load` (set even when it fails validation)."""
 
     def run(self) -> Project:
         endpoints = self._load("endpoints.yml", EndpointsConfig, ENDPOINTS_SECRET_PATHS)
-        domain = self._load("domain.yml", DomainConfig, ())
+        domain, gaps = self._load_domain()
         ctx = checks.Context(
             root=self.root,
             problems=self.problems,
             endpoints=endpoints[1] if endpoints else None,
             domain=domain[1] if domain else None,
+            domain_gaps=gaps,
         )
         if endpoints:
             checks.check_endpoints(endpoints[0], endpoints[1], self.problems)
@@ -135,6 +139,20 @@ class _Loader:
             flows=flows[1] if flows else FlowsConfig(),
             secrets=self.secrets,
         )
+
+    def _load_domain(self) -> tuple[tuple[SourceFile, DomainConfig] | None, DomainGaps]:
+        """domain.yml; when it has errors, its valid entries and what could not be read."""
+        self.last_source = None
+        domain = self._load("domain.yml", DomainConfig, ())
+        if domain is not None:
+            return domain, DomainGaps()
+        src = self.last_source
+        if src is not None:
+            config, gaps = salvage_domain(src.data)
+            return (src, config), gaps
+        exists = any((self.root / n).is_file() for n in ("domain.yml", "domain.yaml"))
+        # An unreadable domain: flows cannot be checked against it, so they are not.
+        return None, (DomainGaps.everything() if exists else DomainGaps())
 
     def _load(self, name: str, model: type, secret_paths: tuple) -> tuple[SourceFile, Any] | None:
         path = self.root / name
@@ -155,6 +173,7 @@ class _Loader:
         )
         if src is None:
             return None
+        self.last_source = src
         parsed = validate_model(model, src, self.problems, secret_paths=secret_paths)
         return (src, parsed) if parsed is not None else None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 
 class _Model(BaseModel):
@@ -165,6 +165,18 @@ class SlotConfig(_Model):
     initial_value: Any = None
     influence_conversation: bool | None = None
     mappings: list[dict[str, Any]] | None = None
+
+    @model_validator(mode="after")
+    def _coerce_initial_value(self) -> SlotConfig:
+        """``initial_value: 0`` of a float slot is 0.0 (a number of a text slot, its text),
+        as a value set at run time would be. Other mismatches are reported by the checks."""
+        value = self.initial_value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if self.type == "float":
+                self.initial_value = float(value)
+            elif self.type == "text":
+                self.initial_value = str(value)
+        return self
 
 
 class ResponseVariation(_Model):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import difflib
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -125,9 +126,7 @@ def read_yaml(
     try:
         raw = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        what = " ".join(x for x in (exc.context, exc.problem) if x) or str(exc)
+        line, what = describe_yaml_error(exc)
         problems.add("error", rel, line, None, f"invalid YAML: {what}")
         return None
     except (YAMLError, OSError, UnicodeDecodeError) as exc:
@@ -139,6 +138,47 @@ def read_yaml(
     if src.data is None:
         src.data = {}
     return src
+
+
+_INDENT_HINT = (
+    "check the indentation: use spaces, not tabs; one `key: value` per line, nested keys"
+    " indented further than their parent (quote values that contain ': ' or ' #')"
+)
+
+
+def describe_yaml_error(exc: Exception) -> tuple[int | None, str]:
+    """The 1-based line of a YAML parse error and its text followed by a fix hint."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    parts = (getattr(exc, "context", None), getattr(exc, "problem", None))
+    what = " ".join(str(p) for p in parts if p) or str(exc).splitlines()[0]
+    opened = getattr(exc, "context_mark", None)
+    hint = _yaml_hint(what, _marked_line(mark), line, opened.line + 1 if opened else None)
+    return line, f"{what}; {hint}"
+
+
+def _marked_line(mark: Any) -> str:
+    """The text of the line a ruamel mark points at ('' when the buffer is not kept)."""
+    buffer = getattr(mark, "buffer", None)
+    if not isinstance(buffer, str):
+        return ""
+    lines = buffer.splitlines()
+    return lines[mark.line] if 0 <= mark.line < len(lines) else ""
+
+
+def _yaml_hint(what: str, text: str, line: int | None, opened: int | None) -> str:
+    if "'\\t'" in what or "\t" in text:
+        where = f"line {line}" if line else "the file"
+        return f"{where} contains a tab character; YAML needs spaces: replace the tab with spaces"
+    if "flow sequence" in what or "flow mapping" in what:
+        where = f" opened on line {opened}" if opened else ""
+        return f"the '[' or '{{'{where} is not closed: close it (or quote the value)"
+    if "duplicate key" in what:
+        return "a key may appear once per mapping: remove or rename one of them"
+    if "quoted scalar" in what:
+        where = f" opened on line {opened}" if opened else ""
+        return f"the quote{where} is not closed: close it"
+    return _INDENT_HINT
 
 
 class _Walker:
@@ -305,7 +345,28 @@ def _message(
     value = first.get("input")
     if not secret and isinstance(value, str | int | float | bool) and value is not None:
         text += f" (got {value!r})"
+    if all(e["type"] in _MAPPING_ERRORS for e in errs) and path:
+        text += _indent_hint(model, data, path, value)
+    elif first["type"] == "literal_error" and isinstance(value, str) and not secret:
+        choices = re.findall(r"'([^']*)'", str(first.get("ctx", {}).get("expected", "")))
+        close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+        text += f"; did you mean '{close[0]}'?" if close else ""
     return text
+
+
+_MAPPING_ERRORS = {"dict_type", "model_type", "model_attributes_type"}
+_CONTAINER_NOUNS = {"slots": "slot name", "flows": "flow id", "responses": "response name"}
+
+
+def _indent_hint(model: type[BaseModel], data: Any, path: PathT, value: Any) -> str:
+    """Why a mapping was expected: a setting indented too little, or nothing under a name."""
+    key = str(path[-1])
+    noun = _CONTAINER_NOUNS.get(str(path[-2]), "name") if len(path) > 1 else "name"
+    if value is None:
+        return f"; nothing is indented under '{key}': indent its settings under it"
+    if not isinstance(value, dict | list) and key in allowed_keys(model, data, path):
+        return f"; is `{key}` indented under its {noun}?"
+    return ""
 
 
 def _clean(msg: str) -> str:

@@ -27,7 +27,9 @@ otherwise a used-up script answers HTTP 500 "scripted scenario exhausted after N
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +50,8 @@ _STEP_KEYS = {
 }
 _WHEN_KEYS = {"tool_offered", "system_contains", "user_contains", "model"}
 _SCRIPT_KEYS = {"when", "steps", "loop"}
+FILE_KEYS = ("scenario", "user")
+"""Top-level keys of a scenario file: the replies and (for ``shell --scripted``) user turns."""
 
 
 @dataclass(frozen=True)
@@ -352,9 +356,60 @@ def _seconds(value: Any, source: str, where: str) -> float:
     return float(value)
 
 
-def _bad(message: str, *, file: str, field: str | None = None) -> ConfigError:
-    """A ConfigError whose text names the field (``scenario[2].tool_calls[0]: ...``)."""
-    return ConfigError(f"{field}: {message}" if field else message, file=file, field=field)
+def _bad(
+    message: str, *, file: str, field: str | None = None, at: str | None = None
+) -> ConfigError:
+    """A ConfigError whose text names the field (``scenario[2].tool_calls[0]: ...``).
+
+    When ``file`` is a YAML file, the line of ``at`` (default: ``field``) is looked up in
+    it, so the error reads ``file:line: field: message``.
+    """
+    line = _line_of(file, at or field)
+    return ConfigError(
+        f"{field}: {message}" if field else message, file=file, line=line, field=field
+    )
+
+
+_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+
+
+def _line_of(source: str, field: str | None) -> int | None:
+    """The 1-based line of ``field`` (``scenario.router.when``) in the file ``source``.
+
+    Looked up only when an error is raised (the file is read again, with line marks), so
+    parsing stays cheap. ``None`` when ``source`` is not a readable YAML file.
+    """
+    if not field or source.startswith("<"):
+        return None
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    try:
+        path = Path(source)
+        if not path.is_file():
+            return None
+        node: Any = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+    except Exception:  # noqa: BLE001 - a missing line number must never hide the error
+        return None
+    parts: list[str | int] = [
+        int(m.group(1)) if m.group(1) is not None else m.group(2) for m in _PART.finditer(field)
+    ]
+    if isinstance(node, CommentedSeq) and parts[:1] == ["scenario"]:
+        parts = parts[1:]  # a file that is a bare list of steps
+    line: int | None = None
+    for part in parts:
+        if isinstance(node, CommentedMap):
+            key = next((k for k in node if k == part or str(k) == str(part)), None)
+            if key is None:
+                break
+            line = node.lc.key(key)[0] + 1
+            node = node[key]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line = node.lc.item(part)[0] + 1
+            node = node[part]
+        else:
+            break
+    return line
 
 
 def parse_step(value: Any, *, source: str, where: str) -> Step:
@@ -363,11 +418,25 @@ def parse_step(value: Any, *, source: str, where: str) -> Step:
 
 
 def _reject_unknown(value: Mapping[str, Any], allowed: set[str], source: str, where: str) -> None:
-    unknown = sorted(set(value) - allowed)
+    unknown = sorted((k for k in value if k not in allowed), key=str)
     if unknown:
         raise _bad(
-            f"unknown key(s) {unknown}; allowed: {sorted(allowed)}", file=source, field=where
+            unknown_keys_message(unknown, allowed),
+            file=source,
+            field=where,
+            at=f"{where}.{unknown[0]}",
         )
+
+
+def unknown_keys_message(unknown: Sequence[Any], allowed: set[str] | Sequence[str]) -> str:
+    """``unknown key(s) ['x']; did you mean 'y'?`` (or the allowed keys when nothing is close)."""
+    names = sorted(allowed)
+    text = f"unknown key(s) {[str(k) for k in unknown]}"
+    close = [difflib.get_close_matches(str(k), names, n=1, cutoff=0.6) for k in unknown]
+    if all(close):
+        guesses = " and ".join(f"'{c[0]}'" for c in close)
+        return f"{text}; did you mean {guesses}?"
+    return f"{text}; allowed: {names}"
 
 
 def load_scenario(path: str | Path) -> list[Script]:
@@ -382,17 +451,36 @@ def load_scenario(path: str | Path) -> list[Script]:
     except YAMLError as exc:
         line, what = yaml_problem(exc)
         raise ConfigError(f"not valid YAML: {what}", file=str(file), line=line) from exc
-    if not isinstance(data, Mapping) or "scenario" not in data:
-        raise _bad(
-            "a scenario file needs a top-level 'scenario:' key", file=str(file), field="scenario"
-        )
+    check_file_keys(data, source=str(file))
     return parse_scenario(data["scenario"], source=str(file))
 
 
+def check_file_keys(data: Any, *, source: str) -> None:
+    """Raise ConfigError unless ``data`` (a whole scenario file) has ``scenario:``.
+
+    Names any unknown top-level key (``steps:`` for ``scenario:``...) and what is expected.
+    """
+    expected = (
+        "expected a top-level 'scenario:' list of replies (or a mapping of named scripts)"
+        " and optionally 'user:' (the user's turns)"
+    )
+    if not isinstance(data, Mapping):
+        raise _bad(f"{expected}; got {type(data).__name__}", file=source, field="scenario")
+    unknown = sorted((k for k in data if k not in FILE_KEYS), key=str)
+    if unknown:
+        close = difflib.get_close_matches(str(unknown[0]), FILE_KEYS, n=1, cutoff=0.6)
+        guess = f"; did you mean '{close[0]}'?" if close and len(unknown) == 1 else ""
+        raise _bad(
+            f"unknown top-level key(s) {[str(k) for k in unknown]}{guess}; {expected}",
+            file=source,
+            at=str(unknown[0]),
+        )
+    if "scenario" not in data:
+        raise _bad(expected, file=source, field="scenario")
+
+
 def yaml_problem(exc: Exception) -> tuple[int | None, str]:
-    """The line (1-based) and a one-line description of a YAML parse error."""
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    line = mark.line + 1 if mark is not None else None
-    parts = (getattr(exc, "context", None), getattr(exc, "problem", None))
-    what = " ".join(p for p in parts if p) or str(exc).splitlines()[0]
-    return line, what
+    """The line (1-based) and a one-line description of a YAML parse error, with a fix hint."""
+    from subagents.config.source import describe_yaml_error
+
+    return describe_yaml_error(exc)
