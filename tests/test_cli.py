@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -58,6 +59,13 @@ def test_validate_exit_codes(tmp_path: Path) -> None:
     assert code == 1
     problem = next(line for line in output.splitlines() if "nope" in line)
     assert problem.startswith("flows.yml:5: ")  # relative to the project, with the line
+
+
+def test_validate_reports_success_on_stdout() -> None:
+    result = CliRunner().invoke(app, ["validate", "--project", str(REPO)])
+    assert result.exit_code == 0, result.output
+    assert f"ok: {REPO} is valid (" in result.stdout  # scripts read stdout; not an error
+    assert result.stderr == ""
 
 
 async def test_init_output_validates_and_serves(tmp_path: Path) -> None:
@@ -118,6 +126,28 @@ def test_shell_plays_the_scaffold_demo_offline(tmp_path: Path) -> None:
     assert "… running action_count_question" in output
     assert "Bot: I checked the clock" in output
     assert "Bot: That was question #1. Anything else?" in output
+
+
+def test_pytest_passes_in_a_freshly_initialised_project(tmp_path: Path) -> None:
+    project = tmp_path / "fresh"
+    code, output = invoke("init", str(project))
+    assert code == 0, output
+    assert "  pytest " in output  # the next steps say so
+    for name in ["pytest.ini", "tests/conftest.py", "tests/test_demo.py"]:
+        assert (project / name).is_file(), name
+    # The user's own run: pytest in the project directory, nothing of ours configured.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
+    assert "warning" not in result.stdout.lower()  # e.g. no asyncio loop-scope warning
 
 
 def test_readme_first_command_plays_the_example_offline(tmp_path: Path) -> None:

@@ -82,8 +82,8 @@ def test_scenario_step_typo_names_file_step_and_allowed_keys(project: Path) -> N
     code, out = invoke("shell", "--project", str(project), "--scripted", str(scenario))
     assert code == 1
     # The index counts the user turns too: it is the item's position in the file.
-    assert f"{scenario}: scenario[3]: unknown key(s) ['txt']; allowed: [" in out
-    assert "'text'" in out and "'tool_calls'" in out
+    assert f"{scenario}:5: scenario[3]: unknown key(s) ['txt']; did you mean 'text'?" in out
+    assert "(a user turn is written {user: ...})" in out
 
 
 @pytest.mark.parametrize(
@@ -119,12 +119,16 @@ def test_project_with_config_errors_lists_them_and_points_to_validate(project: P
         assert "the project has configuration errors (run `subagents validate`)" in out
 
 
-def test_unused_scripted_replies_are_reported(project: Path) -> None:
+def test_unused_scripted_replies_fail_the_shell_naming_the_step(project: Path) -> None:
     scenario = write(project / "s.yml", "scenario:\n  - user: /hello\n  - text: spare\n")
     code, out = invoke("shell", "--project", str(project), "--scripted", str(scenario))
-    assert code == 0, out
+    assert code == 1, out
+    assert "Playing " in out and "(1 user turn) as " in out
     assert "Bot: Hello!" in out
-    assert "note: 1 scripted model replies were not used" in out
+    assert (
+        f"error: {scenario}: 1 scripted model reply was never used (first unused: scenario[1])"
+        in out
+    )
 
 
 def test_run_on_a_busy_port_says_so(project: Path, busy_port: int) -> None:

@@ -7,15 +7,19 @@ litellm and grpc are imported inside the command that needs them.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
 import signal
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 if TYPE_CHECKING:
     from subagents.channels.script import ConversationScript
@@ -44,14 +48,68 @@ ScriptedOpt = Annotated[
 ]
 
 
+# Attributes every LogRecord has (plus those formatters and uvicorn add): the rest of a
+# record's attributes are the ``extra={...}`` fields of our structured events.
+_RECORD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
+_MAX_VALUE = 240
+_PLAIN = re.compile(r"[^\s\"'=]+")
+
+
+class EventFormatter(logging.Formatter):
+    """``time LEVEL logger event key=value ...``: a record's ``extra`` fields on its line.
+
+    Values are shown compactly: plain words as they are, other strings quoted (newlines
+    escaped, so an event stays one line), containers as compact JSON, long values cut.
+    Secrets are already redacted: :meth:`logging.Formatter.format` calls ``getMessage()``
+    (where the redacting record factory cleans the fields) before ``formatMessage``.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging API
+        line = super().formatMessage(record)
+        fields = extra_fields(record)
+        return f"{line} {fields}" if fields else line
+
+
+def extra_fields(record: logging.LogRecord) -> str:
+    """The record's ``extra`` fields as ``key=value`` pairs (empty string if none)."""
+    pairs = []
+    for key, value in record.__dict__.items():
+        if key in _RECORD_ATTRS or key.startswith("_"):
+            continue
+        if key == "event" and str(record.msg).startswith(str(value)):
+            continue  # some events repeat their name as a field
+        pairs.append(f"{key}={_compact(value)}")
+    return " ".join(pairs)
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, str):
+        text = value if _PLAIN.fullmatch(value) else json.dumps(value, ensure_ascii=False)
+    elif value is None or isinstance(value, bool | int | float):
+        text = str(value)
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+        except (TypeError, ValueError):
+            text = repr(value)
+    return text if len(text) <= _MAX_VALUE else text[: _MAX_VALUE - 1] + "…"
+
+
 def _setup_logging(level: str) -> None:
     if level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise _fail(f"--log-level {level!r} is not one of debug, info, warning, error")
-    logging.basicConfig(
-        level=level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(EventFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -96,20 +154,26 @@ def run(
     """Serve the project: REST channel, health and tracker endpoints."""
     root = _check_project(project)
     _setup_logging(log_level)
+    script = _read_script(scripted) if scripted else None
     try:
-        asyncio.run(_serve(root, host, port, scripted, log_level))
+        asyncio.run(_serve(root, host, port, script, log_level))
     except KeyboardInterrupt:
         pass
     except Exception as exc:
         raise _startup_error(exc) from None
 
 
-async def _serve(root: Path, host: str, port: int, scripted: Path | None, level: str) -> None:
+async def _serve(
+    root: Path, host: str, port: int, script: ConversationScript | None, level: str
+) -> None:
     import uvicorn
 
     from subagents.server import create_app, open_assistant
 
-    async with open_assistant(root, scenario=scripted) as (assistant, _):
+    scenario = script.path if script else None
+    async with open_assistant(root, scenario=scenario) as (assistant, model):
+        if script and model:
+            watch_scripted_replies(script, model, lambda p: _print_warnings([p]))
         config = uvicorn.Config(
             create_app(assistant), host=host, port=port, log_level=level.lower(), lifespan="on"
         )
@@ -129,6 +193,9 @@ async def _serve(root: Path, host: str, port: int, scripted: Path | None, level:
                 f"could not serve on {host}:{port}: the address is in use or not allowed "
                 "(pick another with --port, or stop what is using it)"
             )
+        unused = _unused_message(script, model) if script and model else None
+        if unused:
+            _print_warnings([unused])
     logging.getLogger("subagents.cli").info("server.closed")
 
 
@@ -184,10 +251,18 @@ async def _shell(
 
     scenario = script.path if script else None
     async with open_assistant(root, scenario=scenario) as (assistant, model):
+        # Problems of scripted replies are shown after the turn they happened in, so they
+        # do not land in the middle of a streamed bot line.
+        problems: list[str] = []
+        after_turn = None
+        if script and model:
+            watch_scripted_replies(script, model, problems.append)
+            after_turn = lambda: _print_warnings(problems)  # noqa: E731
         if script and script.user_turns and not interactive:
-            turns = len(script.user_turns)
-            out.print(f"[dim]Playing {script.path} ({turns} user turns) as {sender}[/]")
-            await chat(assistant, script_lines(script.user_turns), console=out, sender=sender)
+            turns = _plural(len(script.user_turns), "user turn")
+            out.print(f"[dim]Playing {script.path} ({turns}) as {sender}[/]")
+            lines = script_lines(script.user_turns)
+            await chat(assistant, lines, console=out, sender=sender, after_turn=after_turn)
         else:
             tty = sys.stdin.isatty()
             out.print(
@@ -195,12 +270,35 @@ async def _shell(
                 "/exit or Ctrl-D quits.[/]"
             )
             lines = stdin_lines()
-            await chat(assistant, lines, console=out, sender=sender, echo=not tty, prompt=tty)
+            await chat(
+                assistant,
+                lines,
+                console=out,
+                sender=sender,
+                echo=not tty,
+                prompt=tty,
+                after_turn=after_turn,
+            )
         return _scenario_report(script, model)
 
 
+def watch_scripted_replies(
+    script: ConversationScript, model: Any, report: Callable[[str], None]
+) -> None:
+    """Report each scripted reply that does not fit its request (see script_review)."""
+    from subagents.channels.script_review import watch_replies
+
+    watch_replies(script, model, report)
+
+
+def _print_warnings(problems: list[str]) -> None:
+    for problem in problems:
+        err.print(f"[yellow]warning:[/] {escape(problem)}")
+    problems.clear()
+
+
 def _scenario_report(script: ConversationScript | None, model: Any) -> int:
-    """After a scripted run: 1 if the scenario ran out of model replies, else 0."""
+    """After a scripted shell run: 1 if replies were missing or left unused, else 0."""
     if script is None or model is None:
         return 0
     missing = len(model.requests) - model.replies
@@ -210,10 +308,25 @@ def _scenario_report(script: ConversationScript | None, model: Any) -> int:
             f"({missing} request(s) unanswered); add the missing replies"
         )
         return 1
-    unused = model.remaining()
-    if unused:
-        err.print(f"[yellow]note:[/] {unused} scripted model replies were not used")
+    message = _unused_message(script, model)
+    if message:
+        err.print(f"[red]error:[/] {escape(message)}")
+        return 1
     return 0
+
+
+def _unused_message(script: ConversationScript, model: Any) -> str | None:
+    from subagents.channels.script_review import unused_replies
+
+    count, first = unused_replies(script, model)
+    if not count:
+        return None
+    replies, them = ("reply was", "it") if count == 1 else ("replies were", "them")
+    return (
+        f"{script.path}: {count} scripted model {replies} never used (first unused: "
+        f"{first}): the conversation ended before the model was asked for {them}, or it "
+        f"took another path; remove {them}, or add the user turns that lead to {them}"
+    )
 
 
 # --------------------------------------------------------------------------- validate
@@ -239,7 +352,7 @@ def validate(
     if errors:
         err.print(f"[red]{len(errors)} error(s)[/], {warnings} warning(s) in {root}")
         raise typer.Exit(1)
-    err.print(f"[green]ok:[/] {root} is valid ({warnings} warning(s))")
+    out.print(f"[green]ok:[/] {root} is valid ({warnings} warning(s))")
 
 
 # --------------------------------------------------------------------------- actions
@@ -303,6 +416,7 @@ def init(
     out.print(f"  cd {directory}")
     out.print("  subagents validate")
     out.print("  subagents shell --scripted scenarios/demo.yml   # offline, no API key")
+    out.print("  pytest                                         # tests/, offline too")
     out.print("  subagents run                                  # serves on 127.0.0.1:5005")
 
 

@@ -70,3 +70,39 @@ def test_kill_9_and_restart_keeps_the_conversation(
     assert second.kill(signal.SIGTERM) == 0
     assert "Traceback" not in second.output()
     assert "server.closed" in second.output()
+
+
+def test_run_warns_about_scripted_replies_that_do_not_fit(
+    clinic: Path, tmp_path: Path, run_process: Any
+) -> None:
+    scenario = tmp_path / "keyed.yml"
+    scenario.write_text(
+        """
+scenario:
+  router:
+    when: {tool_offered: start_flow}
+    steps:
+      - tool_calls: [{name: start_flow, arguments: {flow: greet}}]
+      - tool_calls: [{name: start_flow, arguments: {flow: greeting}}]
+  booker:
+    when: {tool_offered: set_slot_patient_name}
+    steps: ["never asked for"]
+""",
+        encoding="utf-8",
+    )
+    proc = run_process(clinic, scenario)
+    assert say(proc.url, "u1", "hi") == ["Hello from the clinic!"]
+    # The bad reply is handled like any bad model output; the server says so at once.
+    assert say(proc.url, "u2", "hi again") == ["Sorry, I can't help with that."]
+    warning = (
+        f"warning: {scenario}: scenario.router.steps[1]: scripted tool call 'start_flow' "
+        "gives flow='greeting', which is not among the values offered"
+    )
+    assert warning in proc.output()
+    assert proc.kill(signal.SIGTERM) == 0
+    output = proc.output()
+    assert [line.startswith("warning: ") for line in output.splitlines()].count(True) == 2
+    assert (
+        f"warning: {scenario}: 1 scripted model reply was never used "
+        "(first unused: scenario.booker.steps[0])"
+    ) in output

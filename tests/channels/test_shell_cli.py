@@ -92,3 +92,39 @@ def test_shell_fails_clearly_when_the_scenario_runs_out(clinic: Path, tmp_path: 
     assert code == 1
     assert "Bot: Sorry, something went wrong. Please try again." in out
     assert "ran out of model replies" in out
+
+
+def test_scripted_replies_that_do_not_fit_the_request_are_warned_per_step(
+    clinic: Path, tmp_path: Path
+) -> None:
+    scenario = tmp_path / "typos.yml"
+    scenario.write_text(
+        """
+scenario:
+  - user: "when are you open?"
+  - tool_calls: [{name: start_flow, arguments: {flow: clinic_inf}}]
+  - user: "when are you open, please?"
+  - tool_calls: [{name: start_flow, arguments: {flow: clinic_info}}]
+  - tool_calls: [{name: opening_hour, arguments: {}}]
+  - tool_calls: [{name: task_completed, arguments: {message: "Open 8-18."}}]
+""",
+        encoding="utf-8",
+    )
+    code, out = shell_in_process(clinic, "--scripted", str(scenario))
+    # The framework copes with the bad model output, so the run goes on to the end.
+    assert code == 0, out
+    flow_warning = (
+        f"warning: {scenario}: scenario[1]: scripted tool call 'start_flow' gives "
+        "flow='clinic_inf', which is not among the values offered (book_appointment, "
+        "clinic_info, greet, gated); did you mean 'clinic_info'?"
+    )
+    tool_warning = (
+        f"warning: {scenario}: scenario[4]: scripted tool call 'opening_hour' names a tool "
+        "this request did not offer (offered: "
+    )
+    assert flow_warning in out
+    assert tool_warning in out and "did you mean 'opening_hours'?" in out
+    # Each warning follows the turn it happened in.
+    assert out.index(flow_warning) < out.index("You: when are you open, please?")
+    assert out.index("Bot: Open 8-18.") < out.index(tool_warning)
+    assert out.count("warning:") == 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import zlib
 from typing import Any
 
@@ -40,14 +41,33 @@ def create_app(core: ActionServerCore) -> Starlette:
         return JSONResponse(core.list_actions())
 
     async def webhook(request: Request) -> Response:
-        if not core.check_token(_token_of(request)):
-            return _unauthorised()
+        started = time.perf_counter()
+        action: str | None = None
+        response: Response | None = None
         try:
-            payload = await _read_json(request)
-            core.parse_call(payload)
-        except BadActionCall as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return await _run(core, payload)
+            if not core.check_token(_token_of(request)):
+                response = _unauthorised()
+                return response
+            try:
+                payload = await _read_json(request)
+                if isinstance(payload, dict) and isinstance(payload.get("next_action"), str):
+                    action = payload["next_action"]
+                core.parse_call(payload)
+            except BadActionCall as exc:
+                response = JSONResponse({"error": str(exc)}, status_code=400)
+                return response
+            response = await _run(core, payload)
+            return response
+        finally:
+            # One line per call; never the payload (it holds the user's conversation).
+            logger.info(
+                "actions.server.request",
+                extra={
+                    "action": action,
+                    "status": response.status_code if response is not None else 500,
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+            )
 
     return Starlette(
         routes=[

@@ -106,6 +106,7 @@ async def running_server(
             yield RunningServer(f"{scheme}://{host}:{bound}", bound, stop)
         finally:
             await server.stop(grace=1.0)
+            logger.info("actions.server.stopped", extra={"host": host, "port": bound})
         return
     async with _uvicorn(core, host, port, tls_cert, tls_key) as bound:
         scheme = "https" if tls_cert else "http"
@@ -151,6 +152,7 @@ async def _uvicorn(
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, timeout=10)
+        logger.info("actions.server.stopped", extra={"host": host, "port": bound})
 
 
 async def _serve_without_exit(server: Any) -> None:

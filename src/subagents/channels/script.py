@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from subagents.errors import ConfigError, SubagentsError
-from subagents.testing.scenario import parse_scenario, parse_step, yaml_problem
+from subagents.testing.scenario import check_file_keys, parse_scenario, parse_step, yaml_problem
 
 
 class ScriptError(SubagentsError):
@@ -38,6 +38,19 @@ class ConversationScript:
     path: Path
     user_turns: list[str] = field(default_factory=list)
     model_steps: list[dict[str, Any]] | dict[str, Any] = field(default_factory=list)
+    model_step_items: list[int] = field(default_factory=list)
+    """For a list scenario: the file position (``scenario[i]``) of each model step."""
+
+    def step_label(self, script: str, index: int) -> str:
+        """Where model step ``index`` of ``script`` is in the file, e.g. ``scenario[3]``."""
+        if isinstance(self.model_steps, dict):
+            value = self.model_steps.get(script)
+            if isinstance(value, list):
+                return f"scenario.{script}[{index}]"
+            return f"scenario.{script}.steps[{index}]"
+        if 0 <= index < len(self.model_step_items):
+            return f"scenario[{self.model_step_items[index]}]"
+        return f"model reply #{index + 1}"
 
 
 def load_conversation_script(path: str | Path) -> ConversationScript:
@@ -55,6 +68,8 @@ def load_conversation_script(path: str | Path) -> ConversationScript:
     except YAMLError as exc:
         line, what = yaml_problem(exc)
         raise ScriptError(f"{file}{f':{line}' if line else ''}: not valid YAML: {what}") from None
+    if isinstance(data, dict):  # names an unknown top-level key (steps: for scenario:)
+        _check(check_file_keys, data, source=str(file))
     if isinstance(data, dict) and "scenario" in data:
         steps = data["scenario"]
         extra_turns = data.get("user", [])
@@ -85,6 +100,7 @@ def load_conversation_script(path: str | Path) -> ConversationScript:
             # Checked here so an error names the file and the step's own index.
             _check(parse_step, step, source=str(file), where=f"scenario[{index}]")
             model.append(step)
+            script.model_step_items.append(index)
     script.model_steps = model
     return script
 
@@ -94,7 +110,9 @@ def _check(parse: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     try:
         parse(*args, **kwargs)
     except ConfigError as exc:
-        hint = " (a user turn is written {user: ...})" if "unknown key" in str(exc) else ""
+        # Only an unknown key of a step in the list form may be a mistyped user turn.
+        step = kwargs.get("where") is not None and exc.problem.field == kwargs.get("where")
+        hint = " (a user turn is written {user: ...})" if step and "unknown key" in str(exc) else ""
         raise ScriptError(f"{exc}{hint}") from None
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -119,11 +119,13 @@ async def chat(
     sender: str = "shell",
     echo: bool = True,
     prompt: bool = False,
+    after_turn: Callable[[], None] | None = None,
 ) -> int:
     """Run the conversation; return how many user messages were sent.
 
     ``echo`` prints each user line (``You: ...``) — for scripts and piped input, where the
-    terminal does not show it; ``prompt`` prints a ``You:`` prompt before each read.
+    terminal does not show it; ``prompt`` prints a ``You:`` prompt before each read;
+    ``after_turn`` is called once each turn's replies are printed.
     """
     printer = ShellPrinter(console)
     sent = 0
@@ -143,6 +145,8 @@ async def chat(
             console.print(f"[bold green]You:[/] {escape(text)}")
         sent += 1
         await _turn(assistant, sender, text, printer)
+        if after_turn is not None:
+            after_turn()
     if prompt:
         console.print()
     return sent

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,12 @@ class ScriptedModelServer:
         """Headers of each request (lower-cased names), parallel to ``requests``."""
         self.request_times: list[float] = []
         """``time.monotonic()`` at the arrival of each request, parallel to ``requests``."""
+        self.answered: list[tuple[str, int] | None] = []
+        """Which step answered each request, parallel to ``requests``: ``(script name,
+        step index)``, or ``None`` when no step was left for it."""
+        self.on_request: Callable[[int], None] | None = None
+        """Called with a request's index once its step is chosen, before the reply is sent
+        (e.g. to check the scripted reply against the tools the request offered)."""
         self.replies = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -199,6 +205,11 @@ class ScriptedModelServer:
             raise AssertionError("the scripted model has received no request")
         return tool_names(self.requests[index])
 
+    def answered_step(self, index: int) -> Step | None:
+        """The scripted step that answered request ``index`` (``None``: none was left)."""
+        answered = self.answered[index]
+        return None if answered is None else self._script(answered[0]).steps[answered[1]]
+
     def remaining(self) -> int:
         """How many scripted replies have not been served yet."""
         return sum(script.remaining for script in self.scripts)
@@ -275,6 +286,11 @@ class ScriptedModelServer:
         self.raw_requests.append(body)
         self.request_headers.append(headers)
         step, problem = self._next_step(request)
+        if self.on_request is not None:
+            try:
+                self.on_request(len(self.requests) - 1)
+            except Exception:  # a checker's bug must not break the reply
+                logger.exception("scripted_model.on_request_failed")
         if step is None:
             logger.warning("scripted_model.exhausted", extra={"event": "scripted_model.exhausted"})
             # x-should-retry tells OpenAI-style clients not to retry: the test should fail now.
@@ -292,9 +308,12 @@ class ScriptedModelServer:
             if script.when is None or script.when.matches(request):
                 step = script.next_step()
                 if step is not None:
+                    self.answered.append((script.name, (script.served - 1) % len(script.steps)))
                     return step, ""
+                self.answered.append(None)
                 where = "" if len(self.scripts) == 1 else f" (script '{script.name}')"
                 return None, f"scripted scenario exhausted after {script.served} replies{where}"
+        self.answered.append(None)
         names = [s.name for s in self.scripts]
         offered = tool_names(request)
         return None, (
