@@ -334,8 +334,10 @@ async def _guarded_call(
         )
         text = f"Error: tool '{name}' failed: {type(exc).__name__}: {exc}"
         record = CallRecord(call, name, text, True)
-    if logger.isEnabledFor(logging.INFO):
-        logger.info(
+    # DEBUG: one record per tool call was a measurable share of a turn at INFO; the
+    # per-run summary (agent.run.complete) and per-turn one (assistant.turn) stay at INFO.
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug(
             "agent.tool",
             extra={
                 "agent": run.agent,

@@ -83,9 +83,10 @@ def redact_data(value: Any, secrets: tuple[str, ...]) -> Any:
 # ----------------------------------------------------------------------- log redaction
 
 _LOG_SECRETS: tuple[str, ...] = ()
-_STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) - {
-    "msg",
-    "args",
+# Attributes every record has (msg and args included: the message is handled apart).
+_STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
 }
 
 
@@ -102,19 +103,30 @@ class _RedactingLogRecord(logging.LogRecord):
         secrets = _LOG_SECRETS
         if not secrets:
             return message
-        for key, value in list(self.__dict__.items()):
-            if key not in _STANDARD_ATTRS and key not in ("msg", "args"):
-                self.__dict__[key] = redact_data(value, secrets)
-        if self.exc_info and not self.exc_text:
-            text = "".join(traceback.format_exception(*self.exc_info)).rstrip("\n")
-            self.exc_text = redact(text, secrets)
-        if self.stack_info:
-            self.stack_info = redact(self.stack_info, secrets)
+        self._redact_fields(secrets)
         if any(s in message for s in secrets):
             # Keep the record consistent for whoever reads msg/args afterwards.
             message = self.msg = redact(message, secrets)
             self.args = ()
         return message
+
+    def _redact_fields(self, secrets: tuple[str, ...]) -> None:
+        # Nothing is stored on the record to remember this pass: a JSON formatter dumps
+        # every attribute, so the pass simply runs again for each handler.
+        fields = self.__dict__
+        # Only the ``extra`` keys: a C-level set difference, not a loop over every field.
+        for key in fields.keys() - _STANDARD_ATTRS:
+            value = fields[key]
+            if isinstance(value, str):  # the usual extra: checked inline, no call
+                if any(s in value for s in secrets):
+                    fields[key] = redact(value, secrets)
+            elif isinstance(value, dict | list | tuple):
+                fields[key] = redact_data(value, secrets)
+        if self.exc_info and not self.exc_text:
+            text = "".join(traceback.format_exception(*self.exc_info)).rstrip("\n")
+            self.exc_text = redact(text, secrets)
+        if self.stack_info:
+            self.stack_info = redact(self.stack_info, secrets)
 
 
 def redact_registered(text: str) -> str:

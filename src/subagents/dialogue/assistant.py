@@ -178,15 +178,16 @@ class Assistant:
             finally:
                 self._turns.pop(conversation_id, None)
             await self.store.save(conversation_id, *self._redacted(state, turn.events))
-        logger.info(
-            "assistant.turn",
-            extra={
-                "conversation_id": conversation_id,
-                "events": len(turn.events),
-                "messages": len(turn.messages),
-                "ms": round((time.perf_counter() - started) * 1000, 1),
-            },
-        )
+        if logger.isEnabledFor(logging.INFO):  # the one INFO record per turn, built if shown
+            logger.info(
+                "assistant.turn",
+                extra={
+                    "conversation_id": conversation_id,
+                    "events": len(turn.events),
+                    "messages": len(turn.messages),
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+            )
         return turn.messages
 
     def barge_in(self, conversation_id: str) -> bool:

@@ -84,7 +84,9 @@ class FlowRouter:
                 continue
             flow_id = call.arguments.get("flow")
             if isinstance(flow_id, str) and flow_id in flow_ids:
-                logger.info("router.flow", extra={"flow_id": flow_id})
+                # DEBUG: per turn; assistant.turn is the INFO record of a turn.
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug("router.flow", extra={"flow_id": flow_id})
                 return Route("flow", flow_id=flow_id)
             logger.info("router.invalid_flow")
         if response.text and response.text.strip() and not response.tool_calls:

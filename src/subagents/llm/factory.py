@@ -15,7 +15,7 @@ from subagents.llm.retry import DEFAULT_POLICY, RetryPolicy
 
 logger = logging.getLogger("subagents.llm")
 
-#: Providers whose API is OpenAI's chat completions: served by the direct httpx path.
+#: Providers whose API is OpenAI's chat completions: served by the direct httpx2 path.
 FAST_PROVIDERS = frozenset({"openai", "custom_openai", "openai_compatible"})
 
 #: The model group used by agents that configure no ``llm`` (when endpoints.yml has one).

@@ -1,8 +1,14 @@
-"""The fast path: OpenAI-compatible chat completions over one shared ``httpx.AsyncClient``.
+"""The fast path: OpenAI-compatible chat completions over one shared ``httpx2.AsyncClient``.
 
 Per request the work is: concatenate pre-serialised parts into the body (the model name
 and fixed parameters once per client, the tools once per :class:`ToolPayload`, only the
 messages each time), POST it, and parse the reply with orjson. No SDK objects are built.
+
+``httpx2`` (pydantic's maintained httpx successor, same API, already required by ``mcp``)
+rather than ``httpx``: httpcore's pool rescans every connection on each request and each
+release, which was a third of the client's CPU with 50 runs at once; httpcore2's pass is
+much cheaper (benchmarks/RESULTS.md). TLS uses the system's CA store (``SSL_CERT_FILE`` /
+``SSL_CERT_DIR`` are honoured), proxies come from the usual environment variables.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import logging
 import os
 from typing import Any
 
-import httpx
+import httpx2
 import orjson
 
 from subagents.config.models import ModelConfig
@@ -75,22 +81,22 @@ class OpenAIHTTPClient:
             fixed["max_tokens"] = config.max_tokens
         fixed.update(config.extra_body)
         self._head = dumps(fixed)[:-1]  # '{"model":...' without the closing brace
-        self._http: httpx.AsyncClient | None = None
+        self._http: httpx2.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tools_cache: tuple[ToolPayload, bytes] | None = None
 
-    def _client(self) -> httpx.AsyncClient:
+    def _client(self) -> httpx2.AsyncClient:
         # Created on first use so that it belongs to the event loop that uses it; a client
         # used from a new loop (sync code calling asyncio.run again) gets a fresh pool,
         # because pooled connections cannot move between loops.
         loop = asyncio.get_running_loop()
         if self._http is None or self._loop is not loop:
             self._loop = loop
-            self._http = httpx.AsyncClient(
+            self._http = httpx2.AsyncClient(
                 http1=True,
                 http2=False,
-                timeout=httpx.Timeout(self.config.timeout),
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+                timeout=httpx2.Timeout(self.config.timeout),
+                limits=httpx2.Limits(max_connections=None, max_keepalive_connections=64),
             )
         return self._http
 
@@ -150,9 +156,9 @@ class OpenAIHTTPClient:
     async def _post(self, body: bytes) -> LLMResponse:
         try:
             resp = await self._client().post(self._url, content=body, headers=self._headers)
-        except httpx.TimeoutException as exc:
+        except httpx2.TimeoutException as exc:
             raise self._timeout_error(exc) from exc
-        except httpx.TransportError as exc:
+        except httpx2.TransportError as exc:
             raise self._transport_error(exc) from exc
         if resp.status_code >= 400:
             raise self._status_error(resp.status_code, resp.headers, resp.text)
@@ -165,9 +171,9 @@ class OpenAIHTTPClient:
     async def _stream(self, body: bytes, on_text: TextCallback, state: _StreamState) -> LLMResponse:
         try:
             return await self._stream_once(body, on_text, state)
-        except httpx.TimeoutException as exc:
+        except httpx2.TimeoutException as exc:
             raise state.no_retry_after_text(self._timeout_error(exc)) from exc
-        except httpx.TransportError as exc:
+        except httpx2.TransportError as exc:
             raise state.no_retry_after_text(self._transport_error(exc)) from exc
         except AttemptError as exc:
             raise state.no_retry_after_text(exc) from None
@@ -216,7 +222,7 @@ class OpenAIHTTPClient:
             raise AttemptError(detail, retryable=True)
         return chunk
 
-    def _status_error(self, status: int, headers: httpx.Headers, text: str) -> AttemptError:
+    def _status_error(self, status: int, headers: httpx2.Headers, text: str) -> AttemptError:
         should_retry = headers.get("x-should-retry")
         retryable = retryable_status(status)
         if should_retry in ("true", "false"):  # the OpenAI convention, as its SDK honours it
