@@ -69,6 +69,7 @@ def test_shell_logs_show_event_fields_with_secrets_redacted(tmp_path: Path) -> N
     assert "dialogue.action.failed action=action_leak error=" in failed
     assert "upstream rejected key ***" in failed  # the error text, secret redacted
     assert SECRET not in result.stdout + result.stderr
+    assert "HTTP Request" not in logs  # the HTTP libraries' per-request lines stay quiet
 
 
 def format_with_extra(**extra: object) -> str:

@@ -106,6 +106,11 @@ def _setup_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(EventFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logging.basicConfig(level=level.upper(), handlers=[handler])
+    if level.upper() != "DEBUG":
+        # One "HTTP Request: POST ..." line per model call and MCP request is noise at INFO;
+        # our own llm.* / mcp.* events say what matters.
+        for name in ("httpx", "httpx2", "httpcore", "httpcore2"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _plural(count: int, noun: str) -> str:
