@@ -18,6 +18,9 @@ from subagents.actions.executors.http import HTTPExecutor
 from subagents.actions.server import running_server
 from subagents.errors import ActionRejectedError, ActionServerError, UnknownActionError
 
+# The first test on a new machine builds the Rasa SDK venv (pip, up to 10 minutes).
+pytestmark = pytest.mark.timeout(900)
+
 
 @pytest.fixture(scope="module")
 def rasa_http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaServer]:

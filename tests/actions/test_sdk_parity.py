@@ -22,6 +22,9 @@ from subagents.actions.executors.direct import DirectExecutor
 from subagents.actions.executors.grpc import GRPCExecutor
 from subagents.actions.executors.http import HTTPExecutor
 
+# The first test on a new machine builds the Rasa SDK venv (pip, up to 10 minutes).
+pytestmark = pytest.mark.timeout(900)
+
 PROBE = Path(parity.__file__)
 
 
