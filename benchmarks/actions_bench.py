@@ -5,14 +5,16 @@
 Measures, in one run and on the same test action (``tests/actions/project``):
 
 * webhook requests/second of our HTTP action server vs the Rasa SDK 3.21.1 server
-  (each in its own process on 127.0.0.1, driven by our HTTP executor), and
+  (each in its own process on 127.0.0.1, driven by our HTTP executor), and the server's
+  CPU time per request (its whole process group, from /proc; Linux only), and
 * time to first chunk of a streaming action: in-process executor, our gRPC server, and
   the Rasa SDK gRPC server.
 
 The Rasa SDK runs from its test virtualenv (``~/.cache/subagents-tests/``; created on
 first use, which needs the package index). Prints a markdown table. Both servers are
-driven by the same in-process httpx client, which on a 2-core machine is often the
-bottleneck: compare the ratio, not the absolute numbers.
+driven by the same in-process client (the HTTP executor, on httpx2), which on a 2-core
+machine costs more CPU per request than either server and so bounds requests/s: the
+server CPU per request is the figure that compares the servers themselves.
 """
 
 from __future__ import annotations
@@ -65,6 +67,33 @@ def our_server(grpc: bool, log_dir: Path) -> Iterator[_Proc]:
         yield server
     finally:
         _stop(proc)
+
+
+def group_cpu_seconds(pgid: int) -> float | None:
+    """User+system CPU seconds of every process in group ``pgid`` (None without /proc)."""
+    total, ticks = 0, os.sysconf("SC_CLK_TCK")
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(fields[2]) == pgid:  # the servers run in their own session/group
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def server_bench(proc: _Proc, requests: int, concurrency: int) -> tuple[float, str]:
+    """Requests/second and the server's CPU µs per request (text, "n/a" without /proc)."""
+    before = group_cpu_seconds(proc.process.pid)
+    rps = run_async(lambda: throughput(proc.http_url, requests, concurrency))
+    after = group_cpu_seconds(proc.process.pid)
+    if before is None or after is None:
+        return rps, "n/a"
+    return rps, f"{(after - before) / requests * 1e6:,.0f} µs"
 
 
 async def throughput(url: str, requests: int, concurrency: int) -> float:
@@ -120,12 +149,14 @@ def main() -> None:
     rows: list[tuple[str, str]] = []
 
     with our_server(grpc=False, log_dir=logs) as ours:
-        rps = run_async(lambda: throughput(ours.http_url, args.requests, args.concurrency))
-        rows.append(("webhook req/s, subagents HTTP server", f"{rps:,.0f}"))
+        rps, cpu = server_bench(ours, args.requests, args.concurrency)
     with rasa_action_server(PROJECT, MODULE, grpc=False, log_dir=logs) as rasa:
-        rasa_rps = run_async(lambda: throughput(rasa.http_url, args.requests, args.concurrency))
-        rows.append(("webhook req/s, Rasa SDK 3.21.1 HTTP server", f"{rasa_rps:,.0f}"))
+        rasa_rps, rasa_cpu = server_bench(rasa, args.requests, args.concurrency)
+    rows.append(("webhook req/s, subagents HTTP server", f"{rps:,.0f}"))
+    rows.append(("webhook req/s, Rasa SDK 3.21.1 HTTP server", f"{rasa_rps:,.0f}"))
     rows.append(("throughput ratio subagents / Rasa SDK", f"{rps / rasa_rps:.2f}x"))
+    rows.append(("server CPU per webhook request, subagents", cpu))
+    rows.append(("server CPU per webhook request, Rasa SDK 3.21.1", rasa_cpu))
 
     direct = DirectExecutor.from_module(MODULE, PROJECT)
     ms = run_async(lambda: first_chunk_ms(direct, args.chunk_runs))

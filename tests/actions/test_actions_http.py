@@ -65,6 +65,17 @@ async def test_webhook_runs_the_action(client: httpx.AsyncClient) -> None:
     assert body["events"][0] == SlotSet("greeted", True)
 
 
+async def test_webhook_answers_json_and_other_methods_get_405(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post("/webhook", json=call("action_greet", name="Ada"))
+    assert response.headers["content-type"] == "application/json"
+    assert int(response.headers["content-length"]) == len(response.content)
+    wrong_method = await client.get("/webhook")
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+    assert (await client.post("/nowhere", json={})).status_code == 404
+
+
 async def test_domain_handshake(client: httpx.AsyncClient) -> None:
     # No domain and no known digest: 449 asks for the domain.
     first = await client.post("/webhook", json=call("action_greet", domain=False))
