@@ -132,3 +132,28 @@ async def test_filtered_toolset_passes_tools_version_through(scripted_model: Any
     assert [r["result"] for r in out.structured_results][:2] == ["installed", "fresh answered"]
     # ...and the list was fetched only at build and after the version changed.
     assert inner.list_count == 2
+
+
+async def test_deadline_reports_every_started_tool_as_finished(scripted_model: Any) -> None:
+    async def hangs(args: dict[str, Any], ctx: ToolContext | None) -> str:
+        await asyncio.sleep(30)
+        return "never"
+
+    server = await scripted_model([calls(("hang", {}), ("hang2", {}))])
+    tools = RecordingToolset("mcp").add("hang", hangs).add("hang2", hangs)
+    agent = MCPOpenAgent(name="helper", llm=scripted_llm(server.url), toolsets=[tools], timeout=0.3)
+    events: list[dict[str, Any]] = []
+
+    async def on_event(event: dict[str, Any]) -> None:
+        events.append(event)
+
+    out = await asyncio.wait_for(
+        agent.run(AgentInput(id="c", user_message="go"), on_event=on_event), 5
+    )
+    assert out.status is AgentStatus.FATAL_ERROR
+    assert "timed out after 0.3 seconds" in (out.error_message or "")
+    # A progress indicator must not be left showing tools that the deadline cut off.
+    started = sorted(e["name"] for e in events if e["event"] == "tool_started")
+    finished = sorted((e["name"], e["is_error"]) for e in events if e["event"] == "tool_finished")
+    assert started == ["hang", "hang2"]
+    assert finished == [("hang", True), ("hang2", True)]

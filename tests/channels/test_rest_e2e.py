@@ -226,3 +226,32 @@ async def test_stream_of_agent_text_arrives_in_chunks(clinic: Path) -> None:
         assert "".join(chunks) == "Which clinic do you mean, Berlin or Paris?"
         assert len(chunks) >= 2
         assert all(x["recipient_id"] == "fay" for x in lines)
+
+
+async def test_stream_client_gone_mid_turn_still_completes_and_saves(
+    clinic: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = tmp_path / "gate"
+    monkeypatch.setenv("CLINIC_GATE_FILE", str(gate))
+    async with serve_project(clinic, []) as app:
+        async with app.client.stream(
+            "POST",
+            "/webhooks/rest/webhook?stream=true",
+            json={"sender": "gus", "message": "/gated"},
+        ) as response:
+            async for line in response.aiter_lines():
+                if line:
+                    break  # the first chunk arrived: hang up while the action waits
+        gate.touch()
+        bots: list[Any] = []
+        deadline = asyncio.get_running_loop().time() + 15
+        while bots != ["first then", "done"] and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+            bots = [e.get("text") for e in events_named(await app.tracker("gus"), "bot")]
+        assert bots == ["first then", "done"]
+        # the conversation goes on normally afterwards
+        reply = await app.client.post(
+            "/webhooks/rest/webhook", json={"sender": "gus", "message": "/greet"}
+        )
+        assert reply.status_code == 200
+        assert [m.get("text") for m in reply.json()] == ["Hello from the clinic!"]

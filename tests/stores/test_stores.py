@@ -72,6 +72,25 @@ async def test_sqlite_survives_reopen_and_concurrent_saves(tmp_path: Path) -> No
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def _wal_exists(path: Path) -> bool:
+    return Path(f"{path}-wal").exists()
+
+
+async def test_sqlite_save_racing_aclose_does_not_reopen_the_database(tmp_path: Path) -> None:
+    path = tmp_path / "conversations.db"
+    store = SQLiteTrackerStore(path)
+    await store.save("a", {"i": 1}, [])
+    closing = asyncio.create_task(store.aclose())
+    await asyncio.sleep(0)  # aclose has handed the close to the store's thread
+    with pytest.raises(RuntimeError, match="closed"):
+        await store.save("b", {"i": 2}, [])
+    await asyncio.wait_for(closing, 10)
+    # Every connection is closed: SQLite checkpointed and removed the write-ahead log.
+    assert not _wal_exists(path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT id FROM conversations").fetchall() == [("a",)]
+
+
 def test_create_tracker_store_from_config(tmp_path: Path) -> None:
     default = create_tracker_store(None, tmp_path)
     assert isinstance(default, SQLiteTrackerStore)

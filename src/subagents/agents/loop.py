@@ -293,7 +293,9 @@ async def execute_call(toolbox: Toolbox, run: Run, call: ToolCall) -> CallRecord
     await _notify(run, {"event": "tool_started", "name": name, "agent": run.agent})
     try:
         record = await _guarded_call(toolbox, tool, name, run, call)
-    except RunFailure:
+    except (RunFailure, asyncio.CancelledError):
+        # Cancelled too (the deadline, a sibling's RunFailure, the caller): every
+        # tool_started gets its tool_finished, so no indicator is left spinning.
         await _notify(run, _finished(run, name, True))
         raise
     await _notify(run, _finished(run, name, record.is_error))

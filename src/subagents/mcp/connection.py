@@ -92,6 +92,8 @@ class MCPServerConnection:
         self._auth = ClientCredentialsAuth(cfg.oauth) if cfg.oauth else None
         self._client: Client | None = None
         self._owners: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        # Owners whose session is still being opened: aclose must stop them too.
+        self._opening: set[tuple[asyncio.Task[None], asyncio.Event]] = set()
         self._lock = asyncio.Lock()
         self._tools: list[ToolSpec] | None = None
         self._hints: dict[str, Mapping[str, Any]] = {}
@@ -261,15 +263,22 @@ class MCPServerConnection:
         for attempt in range(attempts):
             if attempt:
                 await asyncio.sleep(min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1)))
+            if self._closed:  # aclose ran during the backoff
+                break
             try:
                 client = await self._open()
             except Exception as exc:
                 error = exc
+                if self._closed:
+                    break
                 logger.warning(
                     "mcp.connect_failed",
                     extra={"server": self.name, "attempt": attempt + 1, "error": _root_cause(exc)},
                 )
                 continue
+            if self._closed:  # aclose ran while this session was opening
+                self._retire(client)
+                break
             self._client = client
             self.connect_count += 1
             logger.info(
@@ -277,6 +286,8 @@ class MCPServerConnection:
                 extra={"server": self.name, "protocol": client.protocol_version},
             )
             return client
+        if self._closed:
+            raise MCPServerUnavailable(self.name, "the MCP connections are closed")
         raise MCPServerUnavailable(self.name, self._failure_text(error, attempts))
 
     def _failure_text(self, error: BaseException | None, attempts: int) -> str:
@@ -296,6 +307,7 @@ class MCPServerConnection:
         ready: asyncio.Future[Client] = loop.create_future()
         stop = asyncio.Event()
         task = loop.create_task(self._own(ready, stop), name=f"mcp-server:{self.name}")
+        self._opening.add((task, stop))
         try:
             # The owner cannot put a cancel scope around entering the SDK's context
             # managers (their task groups outlive it), so the deadline is enforced here.
@@ -303,6 +315,8 @@ class MCPServerConnection:
             if not ready.done():
                 task.cancel()
                 raise TimeoutError(f"no answer within {self.config.connect_timeout:g} seconds")
+            if ready.cancelled():  # the owner was cancelled (by aclose), not this caller
+                raise ConnectionError("the connection was closed while it was being opened")
             client = ready.result()
             self._owners[id(client)] = (task, stop)
             await self._refresh_tools(client)
@@ -310,6 +324,8 @@ class MCPServerConnection:
             stop.set()
             await asyncio.wait({task}, timeout=_CLOSE_TIMEOUT)
             raise
+        finally:
+            self._opening.discard((task, stop))
         return client
 
     async def _own(self, ready: asyncio.Future[Client], stop: asyncio.Event) -> None:
@@ -395,7 +411,7 @@ class MCPServerConnection:
         """Close the session and end the server process (stdio); idempotent."""
         self._closed = True
         self._client = None
-        owners = list(self._owners.values())
+        owners = [*self._owners.values(), *self._opening]
         self._owners.clear()
         for _task, stop in owners:
             stop.set()

@@ -148,7 +148,9 @@ class SQLiteTrackerStore:
     async def aclose(self) -> None:
         if self._closed:
             return
+        # Closed first: a save arriving meanwhile must fail, not queue behind _close and
+        # reopen a connection that nobody closes.
+        self._closed = True
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._close)
-        self._closed = True
         self._executor.shutdown(wait=True)
