@@ -178,3 +178,22 @@ async def test_what_an_executor_returns_reaches_the_model(scripted_model: Any) -
     assert results["nothing"] == (False, "(the tool returned no output)")
     is_error, text = results["as_object"]
     assert is_error and "the tool returned list, expected AgentToolResult" in text
+
+
+async def test_a_huge_custom_result_is_truncated_with_a_note(scripted_model: Any) -> None:
+    async def dump(arguments: dict[str, Any]) -> AgentToolResult:
+        return AgentToolResult(tool_name="dump", result="x" * 250_000)
+
+    done = {"name": "task_completed", "arguments": {"message": "Done."}}
+    server = await scripted_model(
+        [{"tool_calls": [{"name": "dump", "arguments": {}}]}, {"tool_calls": [done]}]
+    )
+    agent = type("Dumps", (BadAgent,), {"definitions": [tool("dump", dump)]})(
+        name="dumps", llm=scripted_llm(server.url)
+    )
+    await agent.run(AgentInput(user_message="dump"))
+    sent = [m["content"] for m in server.requests[1]["messages"] if m["role"] == "tool"][0]
+    assert len(sent) < 100_200
+    assert sent.endswith(
+        "[truncated: the tool returned 250000 characters; only the first 100000 are shown]"
+    )

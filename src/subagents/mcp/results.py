@@ -21,10 +21,7 @@ from typing import Any
 
 import mcp_types as types
 
-from subagents.tools.base import ToolOutcome
-
-MAX_RESULT_CHARS = 100_000
-"""Characters of tool output sent to the model before truncation (about 100 KB)."""
+from subagents.tools.base import MAX_RESULT_CHARS, ToolOutcome, truncate_for_model
 
 
 def result_to_outcome(
@@ -41,11 +38,7 @@ def result_to_outcome(
         text = "(the tool returned no content)"
     elif not text:
         text = "(the tool returned content meant for the user only)"
-    if len(text) > max_chars:
-        text = (
-            text[:max_chars] + f"\n\n[truncated: the tool returned {len(text)} characters; "
-            f"only the first {max_chars} are shown]"
-        )
+    text = truncate_for_model(text, max_chars)
     return ToolOutcome(text=text, is_error=bool(result.is_error), structured=structured)
 
 

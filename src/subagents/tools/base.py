@@ -42,6 +42,20 @@ class ToolOutcome:
     structured: Any = None
 
 
+MAX_RESULT_CHARS = 100_000
+"""Characters of tool output sent to the model before truncation (about 100 KB)."""
+
+
+def truncate_for_model(text: str, max_chars: int = MAX_RESULT_CHARS) -> str:
+    """``text`` cut to ``max_chars`` with a note telling the model it was cut."""
+    if len(text) <= max_chars:
+        return text
+    return (
+        text[:max_chars] + f"\n\n[truncated: the tool returned {len(text)} characters; "
+        f"only the first {max_chars} are shown]"
+    )
+
+
 @dataclass
 class ToolContext:
     """Per-call context given to tools that ask for it (custom tool executors)."""

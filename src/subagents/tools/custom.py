@@ -20,7 +20,7 @@ from jsonschema.validators import validator_for
 
 from subagents.agents.schemas import AgentToolResult
 from subagents.errors import ConfigError, ToolExecutionError, UnknownToolError
-from subagents.tools.base import ToolContext, ToolOutcome, ToolSpec
+from subagents.tools.base import ToolContext, ToolOutcome, ToolSpec, truncate_for_model
 
 logger = logging.getLogger("subagents.tools.custom")
 
@@ -190,6 +190,13 @@ class CustomToolset:
 
 
 def _to_outcome(name: str, result: Any) -> ToolOutcome:
+    """Convert what an executor returned, cut to what the model may read."""
+    outcome = _convert(name, result)
+    outcome.text = truncate_for_model(outcome.text)
+    return outcome
+
+
+def _convert(name: str, result: Any) -> ToolOutcome:
     """Convert what an executor returned; anything but AgentToolResult/str is tolerated."""
     if isinstance(result, AgentToolResult):
         if result.is_error:
