@@ -128,3 +128,41 @@ async def test_tracker_shape_and_event_names(tmp_path: Path) -> None:
     (cancelled,) = events(tracker, "agent_cancelled")
     assert cancelled["agent"] == "chatter" and cancelled["flow_id"] == "chat"
     assert cancelled["reason"] == "restart"
+
+
+RESTART_ACTIONS = """
+from subagents.actions import Action, Restarted
+
+
+class StartOver(Action):
+    def name(self):
+        return "action_start_over"
+
+    async def run(self, dispatcher, tracker, domain):
+        return [Restarted()]
+"""
+
+
+async def test_an_action_restart_cancels_the_waiting_agent(tmp_path: Path) -> None:
+    root = project(tmp_path / "p")
+    (root / "contract_tracker_actions/__init__.py").write_text(
+        textwrap.dedent(ACTIONS) + textwrap.dedent(RESTART_ACTIONS)
+    )
+    flows = (root / "flows.yml").read_text()
+    flows += "  over:\n    description: Start over.\n"
+    flows += "    steps:\n      - action: action_start_over\n"
+    (root / "flows.yml").write_text(flows)
+    async with ScriptedModelServer([{"text": "What shall we talk about?"}]) as model:
+        assistant = await Assistant.load(root, llm_url=model.url)
+        try:
+            async with serve(assistant) as client:
+                await say(client, "t2", "/chat")  # the agent asks and waits...
+                await say(client, "t2", "/over")  # ...and an action's Restarted drops it
+                tracker = (await client.get("/conversations/t2/tracker")).json()
+        finally:
+            await assistant.aclose()
+
+    (cancelled,) = events(tracker, "agent_cancelled")
+    assert cancelled["agent"] == "chatter" and cancelled["flow_id"] == "chat"
+    assert cancelled["reason"] == "restarted by an action"
+    assert tracker["stack"] == []

@@ -168,5 +168,8 @@ def _apply_events(engine: DialogueEngine, turn: Turn, events: list[dict[str, Any
             followup = event.get("name")
             turn.log(dict(event))
         else:
+            if kind == "restart":  # the stack goes: agents waiting below are cancelled
+                for frame in reversed(turn.state.stack):
+                    engine.cancel_waiting_agent(turn, frame, "restarted by an action")
             turn.log(dict(event))
     return followup

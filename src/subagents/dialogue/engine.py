@@ -96,7 +96,7 @@ class DialogueEngine:
         """Act on a routing decision; True when the stack should run."""
         if route.kind == "restart":
             for frame in reversed(turn.state.stack):
-                self._cancel_waiting_agent(turn, frame, "restart")
+                self.cancel_waiting_agent(turn, frame, "restart")
             turn.log(ev.event("restart"))
             await turn.utter("utter_restart")
             return False
@@ -119,7 +119,7 @@ class DialogueEngine:
         stack = turn.state.stack
         for frame in [f for f in stack if f["flow_id"] == flow_id]:
             stack.remove(frame)
-            self._cancel_waiting_agent(turn, frame, "flow started again")
+            self.cancel_waiting_agent(turn, frame, "flow started again")
             turn.log(ev.event("flow_cancelled", flow_id=flow_id, reason="started again"))
         if stack:
             turn.log(ev.event("flow_interrupted", flow_id=stack[-1]["flow_id"], by=flow_id))
@@ -127,7 +127,7 @@ class DialogueEngine:
         turn.log(ev.event("flow_started", flow_id=flow_id))
 
     @staticmethod
-    def _cancel_waiting_agent(turn: Turn, frame: dict[str, Any], reason: str) -> None:
+    def cancel_waiting_agent(turn: Turn, frame: dict[str, Any], reason: str) -> None:
         """Log ``agent_cancelled`` when ``frame`` is dropped while its agent waits."""
         waiting = frame.get("waiting") or {}
         if waiting.get("kind") == "agent":
