@@ -9,7 +9,6 @@ fails at once. The request is built once, so every attempt sends the same bytes.
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import logging
 import time
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from subagents.errors import LLMUnavailableError
+from subagents.retry import retrying
 
 logger = logging.getLogger("subagents.llm")
 
@@ -103,31 +103,35 @@ async def call_with_retries(
     ``attempt`` raises :class:`AttemptError` for a failure; ``label`` names the model in
     messages (never the api key). Any other exception propagates at once, unretried.
     """
-    # A plain loop rather than a tenacity object per call: building one cost ~80 µs per
-    # request on the success path, which is nearly every request.
-    number = 1
-    while True:
-        try:
-            return await attempt()
-        except AttemptError as exc:
-            if not exc.retryable or number > retries:
-                raise _unavailable(exc, number, label) from exc
-            seconds = _wait(exc, number, policy)
-            logger.warning(
-                "llm.retry model=%s attempt=%d wait=%.2fs reason=%s",
-                label,
-                number,
-                seconds,
-                exc.detail,
-                extra={"event": "llm.retry"},
-            )
-        await asyncio.sleep(seconds)
-        number += 1
+    retried = 0
+
+    def note(exc: BaseException, number: int, seconds: float) -> None:
+        nonlocal retried
+        retried = number
+        logger.warning(
+            "llm.retry model=%s attempt=%d wait=%.2fs reason=%s",
+            label,
+            number,
+            seconds,
+            exc,
+            extra={"event": "llm.retry"},
+        )
+
+    try:
+        return await retrying(
+            attempt,
+            retries=retries,
+            retry_on=lambda exc: isinstance(exc, AttemptError) and exc.retryable,
+            wait=lambda exc, number: _wait(exc, number, policy),
+            on_retry=note,
+        )
+    except AttemptError as exc:
+        raise _unavailable(exc, retried + 1, label) from exc
 
 
-def _wait(exc: AttemptError, number: int, policy: RetryPolicy) -> float:
+def _wait(exc: BaseException, number: int, policy: RetryPolicy) -> float:
     """Seconds before the retry after failed attempt ``number``: Retry-After, else backoff."""
-    if exc.retry_after is not None:
+    if isinstance(exc, AttemptError) and exc.retry_after is not None:
         return float(min(exc.retry_after, policy.max_retry_after))
     return policy.backoff(number)
 

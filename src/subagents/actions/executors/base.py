@@ -12,6 +12,11 @@ from typing import Any, Protocol, runtime_checkable
 OnChunk = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+def connect_backoff(_exc: BaseException, failed_attempt: int) -> float:
+    """Seconds before retrying a call that never reached the action server (0.1 s, 0.2 s, ...)."""
+    return min(0.1 * 2 ** (failed_attempt - 1), 2.0)
+
+
 @dataclass
 class ActionResult:
     """What one action run produced.

@@ -12,15 +12,20 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import grpc
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from subagents.actions import wire
-from subagents.actions.executors.base import ActionResult, DomainDigest, OnChunk
+from subagents.actions.executors.base import (
+    ActionResult,
+    DomainDigest,
+    OnChunk,
+    connect_backoff,
+)
 from subagents.actions.executors.http import _payload
 from subagents.actions.protos import action_webhook_pb2 as pb
 from subagents.actions.protos import action_webhook_pb2_grpc as pb_grpc
@@ -31,8 +36,11 @@ from subagents.errors import (
     ConfigError,
     UnknownActionError,
 )
+from subagents.retry import retrying
 
 logger = logging.getLogger("subagents.actions.executor")
+
+T = TypeVar("T")
 
 
 class _DomainMissing(Exception):
@@ -145,22 +153,20 @@ class GRPCExecutor:
 
     async def _unary(self, request: pb.WebhookRequest, action_name: str) -> ActionResult:
         try:
-            async for attempt in self._retrying():
-                with attempt:
-                    response = await self._client().Webhook(
-                        request, timeout=self.timeout, metadata=self._metadata
-                    )
+            response = await self._with_retries(
+                lambda: self._client().Webhook(
+                    request, timeout=self.timeout, metadata=self._metadata
+                )
+            )
         except grpc.aio.AioRpcError as exc:
             raise self.map_error(exc, action_name) from exc
         body = wire.response_from_proto(response)
         return ActionResult(events=body["events"], responses=body["responses"])
 
-    def _retrying(self) -> AsyncRetrying:
-        return AsyncRetrying(
-            retry=retry_if_exception(_unavailable),
-            stop=stop_after_attempt(self.retries + 1),
-            wait=wait_exponential(multiplier=0.1, max=2.0),
-            reraise=True,
+    async def _with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Retry ``call`` only while the server is UNAVAILABLE (it never got the call)."""
+        return await retrying(
+            call, retries=self.retries, retry_on=_unavailable, wait=connect_backoff
         )
 
     def map_error(self, exc: grpc.aio.AioRpcError, action_name: str) -> Exception:
@@ -224,9 +230,7 @@ class _Stream:
     async def run(self, action_name: str) -> ActionResult:
         watcher = asyncio.create_task(self._watch()) if self.cancel_event is not None else None
         try:
-            async for attempt in self.executor._retrying():
-                with attempt:
-                    await self._consume(action_name)
+            await self.executor._with_retries(lambda: self._consume(action_name))
         except grpc.aio.AioRpcError as exc:
             raise self.executor.map_error(exc, action_name) from exc
         finally:

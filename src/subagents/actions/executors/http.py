@@ -18,13 +18,19 @@ import httpx2 as httpx  # httpx's maintained successor: no O(n) scan of the pool
 import orjson
 
 from subagents import __version__
-from subagents.actions.executors.base import ActionResult, DomainDigest, OnChunk
+from subagents.actions.executors.base import (
+    ActionResult,
+    DomainDigest,
+    OnChunk,
+    connect_backoff,
+)
 from subagents.config.models import ActionEndpointConfig
 from subagents.errors import (
     ActionRejectedError,
     ActionServerError,
     UnknownActionError,
 )
+from subagents.retry import retrying
 
 logger = logging.getLogger("subagents.actions.executor")
 
@@ -134,15 +140,12 @@ class HTTPExecutor:
             ) from exc
 
     async def _post_with_retries(self, body: bytes) -> httpx.Response:
-        # A plain loop: the happy path is one await, no retry machinery per call.
-        for attempt in range(self.retries + 1):
-            try:
-                return await self._http().post(self.url, content=body, headers=_JSON)
-            except _RETRYABLE:
-                if attempt >= self.retries:
-                    raise
-            await asyncio.sleep(min(0.1 * 2**attempt, 2.0))  # exponential backoff
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await retrying(
+            lambda: self._http().post(self.url, content=body, headers=_JSON),
+            retries=self.retries,
+            retry_on=lambda exc: isinstance(exc, _RETRYABLE),
+            wait=connect_backoff,
+        )
 
     async def aclose(self) -> None:
         """Close the HTTP connection pool."""
