@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from subagents.config import validate_project
 from subagents.errors import ConfigProblem
@@ -149,3 +154,22 @@ def assert_problem(
     for word in words:
         assert word in text, text
     return problem
+
+
+def isolated_imports(prefix: str) -> Callable[..., Any]:
+    """An autouse fixture for a test module that imports user packages named ``prefix*``.
+
+    Restores ``sys.path`` (project roots are put first on it) and forgets those packages,
+    so every test imports its own freshly written files.
+    """
+
+    @pytest.fixture(autouse=True)
+    def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+        monkeypatch.setattr(sys, "path", list(sys.path))
+        before = set(sys.modules)
+        yield
+        for name in set(sys.modules) - before:
+            if name.startswith(prefix):
+                del sys.modules[name]
+
+    return _isolated

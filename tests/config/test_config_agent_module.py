@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from config_helpers import AGENT, ENV, assert_problem, good_project, problems, write
+from config_helpers import (
+    AGENT,
+    ENV,
+    assert_problem,
+    good_project,
+    isolated_imports,
+    problems,
+    write,
+)
 
 from subagents.config import check_agent_module, load_project
 from subagents.config.loader import LoadedAgent
@@ -33,14 +38,7 @@ class NotAnAgent:
 """
 
 
-@pytest.fixture(autouse=True)
-def _restore_sys_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    before = set(sys.modules)
-    yield
-    for name in set(sys.modules) - before:
-        if name.startswith("agentmod_"):
-            del sys.modules[name]
+_isolated = isolated_imports("agentmod_")
 
 
 def _module(root: Path, text: str = MODULE) -> str:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from config_helpers import AGENT, DOMAIN, ENV, assert_problem, good_project, problems, write
+from config_helpers import (
+    AGENT,
+    DOMAIN,
+    ENV,
+    assert_problem,
+    good_project,
+    isolated_imports,
+    problems,
+    write,
+)
 
 from subagents.config import check_agent_module, load_project
 from subagents.dialogue.domain import Domain
@@ -139,14 +145,7 @@ class Helper:
 """
 
 
-@pytest.fixture(autouse=True)
-def _restore_sys_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    before = set(sys.modules)
-    yield
-    for name in set(sys.modules) - before:
-        if name.startswith("hintpkg_"):
-            del sys.modules[name]
+_isolated = isolated_imports("hintpkg_")
 
 
 def _package(root: Path, files: dict[str, str]) -> str:
