@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,10 +20,14 @@ def test_readme_opens_with_install_and_run_then_tests() -> None:
     commands = _commands()
     assert len(commands) >= 2
     install, tests = commands[0], commands[1]
-    assert 'pip install -e ".[test]"' in install
-    assert tests.startswith("pytest")
-    # Only one pytest line, so .ci/run cannot pick a different one.
-    assert sum(c.startswith("pytest") for c in commands) == 1
+    # The demo needs only the package; the test and lint toolchain comes with the tests.
+    assert "pip install -e . &&" in install
+    assert "[test]" not in install
+    setup, _, pytest_part = tests.partition(" && ")
+    assert setup == 'pip install -e ".[test]"'
+    assert pytest_part.startswith("pytest ")
+    # Only one line mentions pytest, so .ci/run cannot pick a different one.
+    assert sum("pytest" in c for c in commands) == 1
 
 
 def test_first_command_runs_the_example_offline_on_a_scenario_that_exists() -> None:
@@ -36,4 +41,13 @@ def test_first_command_runs_the_example_offline_on_a_scenario_that_exists() -> N
 
 def test_ci_extracts_the_same_test_command() -> None:
     ci = (REPO / ".ci" / "run").read_text()
-    assert "sed -n 's/^    \\$ \\(pytest.*\\)$/\\1/p' README.md" in ci
+    pattern = "sed -n 's/^    \\$ \\(.*pytest.*\\)$/\\1/p' README.md | head -n 1"
+    assert pattern in ci
+    extracted = subprocess.run(
+        ["bash", "-c", f"cd {shlex.quote(str(REPO))} && {pattern}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.strip()
+    assert extracted == _commands()[1]

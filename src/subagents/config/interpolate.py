@@ -1,6 +1,6 @@
 """``${VAR}`` / ``${VAR:-default}`` interpolation of string values.
 
-Rules (documented in the README):
+Rules (documented in docs/configuration.md):
 
 * ``${VAR}`` is replaced by the environment variable ``VAR``; an unset variable is an error.
 * ``${VAR:-default}`` uses ``default`` when ``VAR`` is unset or empty (as in the shell).

@@ -1,6 +1,6 @@
 """The dialogue engine: advances the dialogue stack for one user message.
 
-Decided behaviour (documented in the README):
+Decided behaviour (documented in docs/conversations.md):
 
 * A message ``/<flow_id>`` always starts that flow, even while an agent or a ``collect``
   step waits for input: the waiting flow is interrupted and resumes when the new flow

@@ -1,6 +1,6 @@
 """Turn an MCP ``CallToolResult`` into the text a model reads.
 
-Rules (see the README):
+Rules (see docs/mcp.md):
 
 * text blocks are joined with blank lines;
 * ``structuredContent`` is sent as compact JSON, unless the text blocks already say the
