@@ -29,6 +29,9 @@ Tree::
     │   ├── IterationLimitReached   configuration.max_iterations LLM calls used
     │   └── MCPServerUnavailable    connect/reconnect failed after max_retries
     ├── MCPTransportError           a call failed because the transport died (maybe retried)
+    ├── StoreUnavailable            a tracker/lock store or broker could not be reached
+    │   └── SchemaVersionError      the store's schema is newer than this version
+    ├── ConversationBusy            another turn of the conversation held it too long
     └── ActionError                 a custom action could not run or failed
         ├── UnknownActionError      404 / not registered
         ├── ActionRejectedError     400 / ActionExecutionRejection
@@ -175,3 +178,21 @@ class ActionRejectedError(ActionError):
 
 class ActionServerError(ActionError):
     """The action failed on the server (HTTP 500), timed out, or the transport failed."""
+
+
+# --------------------------------------------------------------------------- stores
+
+
+class StoreUnavailable(SubagentsError):
+    """A tracker store, lock store or event broker could not be reached or failed.
+
+    The turn that met it is not saved; the user gets ``utter_internal_error``.
+    """
+
+
+class SchemaVersionError(StoreUnavailable):
+    """The store holds a schema newer than this version understands (upgrade subagents)."""
+
+
+class ConversationBusy(SubagentsError):
+    """A message waited ``lock_store.wait_timeout`` for the turn before it; not handled."""

@@ -267,13 +267,23 @@ def test_literal_action_token_is_an_error(tmp_path: Path) -> None:
     assert_problem(problems(tmp_path), "endpoints.yml", 3, "action_endpoint.token", "use ${VAR}")
 
 
-def test_tracker_store_type_not_built_in_is_an_error(tmp_path: Path) -> None:
-    write(tmp_path, {"endpoints.yml": "tracker_store:\n  type: redis\n  url: redis://x\n"})
+def test_tracker_store_sql_dialect_other_than_postgresql_is_an_error(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {"endpoints.yml": "tracker_store:\n  type: SQL\n  dialect: mysql\n  url: db\n"},
+    )
 
     assert_problem(
         problems(tmp_path),
         "endpoints.yml",
-        2,
-        "tracker_store.type",
-        "'redis' is not available in this version",
+        3,
+        "tracker_store.dialect",
+        "dialect 'mysql' is not supported; use 'postgresql'",
     )
+
+
+def test_lock_store_unknown_type_names_the_field(tmp_path: Path) -> None:
+    write(tmp_path, {"endpoints.yml": "lock_store:\n  type: zookeeper\n"})
+
+    found = problems(tmp_path)
+    assert any(p.field == "lock_store.type" and "redis" in p.message for p in found), found

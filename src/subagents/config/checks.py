@@ -193,13 +193,21 @@ def _check_action_endpoint(src: SourceFile, cfg: EndpointsConfig, problems: Prob
 
 def _check_tracker_store(src: SourceFile, cfg: EndpointsConfig, problems: Problems) -> None:
     ts = cfg.tracker_store
-    if ts.type in ("redis", "sql", "postgresql"):
-        # Accepted by the schema so the message can say what to do instead of listing enums.
+    if ts.type == "sql" and (ts.dialect or "postgresql").lower() not in (
+        "postgresql",
+        "postgres",
+    ):
         problems.error(
             src,
-            ("tracker_store", "type"),
-            f"tracker_store type '{ts.type}' is not available in this version; use 'sqlite' "
-            "(default, embedded) or 'memory', or implement subagents.stores.TrackerStore",
+            ("tracker_store", "dialect"),
+            f"dialect '{ts.dialect}' is not supported; use 'postgresql' (or type: sqlite "
+            "for an embedded database)",
+        )
+    if ts.type in ("sqlite", "memory") and ts.url:
+        problems.warning(
+            src,
+            ("tracker_store", "url"),
+            f"url is ignored by the {ts.type} store; did you mean type: sql or type: redis?",
         )
 
 

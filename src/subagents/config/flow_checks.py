@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 RESERVED_FLOW_IDS = frozenset({"exit", "restart"})
 """Flow ids the shell and the router use themselves (``/exit``, ``/restart``)."""
-DEFAULT_RESPONSES = frozenset({"utter_internal_error", "utter_fallback"})
+DEFAULT_RESPONSES = frozenset({"utter_internal_error", "utter_fallback", "utter_busy"})
 """Responses the runtime provides when the domain does not define them."""
 BUILTIN_ACTIONS = frozenset(
     {"action_listen", "action_restart", "action_session_start", "action_default_fallback"}

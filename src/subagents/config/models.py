@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Model(BaseModel):
@@ -92,10 +92,93 @@ class ActionEndpointConfig(_Model):
     cafile: str | None = None
 
 
+def _lower(value: Any) -> Any:
+    """Rasa writes store types in any case (``SQL``, ``Redis``); compare them lowered."""
+    return value.lower() if isinstance(value, str) else value
+
+
 class TrackerStoreConfig(_Model):
+    """``tracker_store``: sqlite (default), memory, sql (PostgreSQL) or redis.
+
+    ``sql``: ``dialect: postgresql``, ``url`` (host or ``postgresql://`` URL), ``port``,
+    ``db``, ``username``, ``password``, ``login_db``, ``query`` (libpq options such as
+    ``sslmode``). ``redis``: ``url``, ``port``, ``db``, ``password``, ``use_ssl``,
+    ``key_prefix``, ``record_exp`` (seconds a conversation lives after its last turn).
+    """
+
     type: Literal["sqlite", "memory", "redis", "sql", "postgresql"] = "sqlite"
     path: str | None = None
     url: str | None = None
+    """A host name, or a full ``postgresql://`` / ``redis://`` URL."""
+    port: int | None = None
+    db: str | int | None = None
+    username: str | None = None
+    password: str | None = None
+    use_ssl: bool = False
+    key_prefix: str | None = None
+    dialect: str | None = None
+    login_db: str | None = None
+    query: dict[str, str] = Field(default_factory=dict)
+    record_exp: float | None = None
+    pool_size: int = Field(default=10, ge=1)
+    """Connections a process keeps open to the server."""
+    timeout: float = Field(default=5.0, gt=0)
+    """Seconds one store operation may take before the turn fails with a clear reply."""
+
+    _type_lower = field_validator("type", mode="before")(_lower)
+
+
+class LockStoreConfig(_Model):
+    """``lock_store``: ``in_memory`` (default, one process) or ``redis`` (several).
+
+    ``lock_lifetime``: seconds a lock outlives a replica that died holding it (renewed
+    while the turn runs). ``wait_timeout``: seconds a message waits for the turn before
+    it of the same conversation before the user is told the assistant is busy.
+    """
+
+    type: Literal["in_memory", "memory", "redis"] = "in_memory"
+    url: str | None = None
+    port: int | None = None
+    db: str | int | None = None
+    username: str | None = None
+    password: str | None = None
+    use_ssl: bool = False
+    key_prefix: str | None = None
+    lock_lifetime: float = Field(default=20.0, gt=0)
+    wait_timeout: float = Field(default=60.0, gt=0)
+
+    _type_lower = field_validator("type", mode="before")(_lower)
+
+
+class EventBrokerConfig(_Model):
+    """``event_broker``: ``pika`` (RabbitMQ). Every committed event is published once.
+
+    ``url`` is a host name or an ``amqp://`` URL; ``queues`` are declared durable and
+    each receives every event. ``max_buffer`` events wait in memory while RabbitMQ is
+    unreachable; beyond that the oldest are dropped and counted in the log.
+    """
+
+    type: Literal["pika"] = "pika"
+    url: str = "localhost"
+    port: int | None = None
+    username: str | None = None
+    password: str | None = None
+    vhost: str | None = None
+    use_ssl: bool = False
+    queues: list[str] = Field(default_factory=lambda: ["rasa_production_events"])
+    exchange_name: str | None = None
+    max_buffer: int = Field(default=10000, ge=1)
+
+    _type_lower = field_validator("type", mode="before")(_lower)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _queue_alias(cls, data: Any) -> Any:
+        """Rasa also accepts a single ``queue: name``."""
+        if isinstance(data, dict) and "queue" in data and "queues" not in data:
+            data = dict(data)
+            data["queues"] = [data.pop("queue")]
+        return data
 
 
 class EndpointsConfig(_Model):
@@ -103,6 +186,8 @@ class EndpointsConfig(_Model):
     mcp_servers: list[MCPServerConfig] = Field(default_factory=list)
     action_endpoint: ActionEndpointConfig | None = None
     tracker_store: TrackerStoreConfig = Field(default_factory=TrackerStoreConfig)
+    lock_store: LockStoreConfig = Field(default_factory=LockStoreConfig)
+    event_broker: EventBrokerConfig | None = None
 
 
 # --------------------------------------------------------------------------- sub agents

@@ -23,6 +23,11 @@ ENDPOINTS_SECRET_PATHS: tuple[PathT, ...] = (
     ("mcp_servers", "*", "env", "*"),
     ("action_endpoint", "token"),
     ("tracker_store", "url"),
+    ("tracker_store", "password"),
+    ("lock_store", "url"),
+    ("lock_store", "password"),
+    ("event_broker", "url"),
+    ("event_broker", "password"),
 )
 """Secret fields of endpoints.yml (``"*"`` = any key or index)."""
 

@@ -22,13 +22,15 @@ from subagents.config.secrets import redact_data, secret_values
 from subagents.dialogue.domain import Domain
 from subagents.dialogue.engine import DialogueEngine
 from subagents.dialogue.flows import Flow, compile_flows
-from subagents.dialogue.locks import ConversationLocks
+from subagents.dialogue.locks import ConversationLocks, LockStore
 from subagents.dialogue.preflight import prepare_called_agents
 from subagents.dialogue.router import FlowRouter
 from subagents.dialogue.state import ConversationState
 from subagents.dialogue.turn import Turn
+from subagents.errors import ConversationBusy, StoreUnavailable
 from subagents.llm.base import LLMClient
 from subagents.stores.base import TrackerStore
+from subagents.stores.broker import EventBroker
 
 logger = logging.getLogger("subagents.dialogue.assistant")
 
@@ -52,6 +54,8 @@ class Assistant:
         router_llm: LLMClient | None = None,
         project: Any = None,
         closers: list[Callable[[], Awaitable[None]]] | None = None,
+        lock_store: LockStore | None = None,
+        event_broker: EventBroker | None = None,
     ) -> None:
         self.project = project
         self.domain = domain
@@ -68,7 +72,8 @@ class Assistant:
             executor=executor,
             store=store,
         )
-        self._locks = ConversationLocks()
+        self._locks: LockStore = lock_store or ConversationLocks()
+        self.broker = event_broker
         self._turns: dict[str, Turn] = {}  # the turn in flight, per conversation
         self._closers = closers or []
         self._closed = False
@@ -114,6 +119,7 @@ class Assistant:
             closers.append(executor.aclose)
             store = tracker_store or create_tracker_store(project.endpoints.tracker_store, root)
             closers.append(store.aclose)
+            lock_store, broker = await _open_stores(store, project.endpoints, closers)
         except BaseException:
             await _close_all(closers)
             raise
@@ -130,6 +136,8 @@ class Assistant:
             router_llm=router_llm,
             project=project,
             closers=closers,
+            lock_store=lock_store,
+            event_broker=broker,
         )
 
     # ------------------------------------------------------------------ messages
@@ -157,7 +165,32 @@ class Assistant:
         if self._closed:
             raise RuntimeError("assistant is closed")
         started = time.perf_counter()
-        async with self._locks.hold(conversation_id):
+        try:
+            turn = await self._run_turn(conversation_id, text, metadata, on_message, on_progress)
+        except (ConversationBusy, StoreUnavailable) as exc:
+            return await self._refuse(conversation_id, exc, on_message)
+        if logger.isEnabledFor(logging.INFO):  # the one INFO record per turn, built if shown
+            logger.info(
+                "assistant.turn",
+                extra={
+                    "conversation_id": conversation_id,
+                    "events": len(turn.events),
+                    "messages": len(turn.messages),
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+            )
+        return turn.messages
+
+    async def _run_turn(
+        self,
+        conversation_id: str,
+        text: str,
+        metadata: dict[str, Any] | None,
+        on_message: Callback | None,
+        on_progress: Callback | None,
+    ) -> Turn:
+        """Lock, load, advance, save and publish one turn."""
+        async with self._locks.hold(conversation_id) as lease:
             state = await self._load_state(conversation_id)
             turn = Turn(
                 conversation_id,
@@ -177,17 +210,25 @@ class Assistant:
                 await turn.utter("utter_internal_error")
             finally:
                 self._turns.pop(conversation_id, None)
-            await self.store.save(conversation_id, *self._redacted(state, turn.events))
-        if logger.isEnabledFor(logging.INFO):  # the one INFO record per turn, built if shown
-            logger.info(
-                "assistant.turn",
-                extra={
-                    "conversation_id": conversation_id,
-                    "events": len(turn.events),
-                    "messages": len(turn.messages),
-                    "ms": round((time.perf_counter() - started) * 1000, 1),
-                },
-            )
+            lease.check()  # another replica may own the conversation now: do not save
+            saved_state, events = self._redacted(state, turn.events)
+            await self.store.save(conversation_id, saved_state, events)
+            if self.broker is not None:
+                self.broker.publish(conversation_id, events)
+        return turn
+
+    async def _refuse(
+        self, conversation_id: str, exc: Exception, on_message: Callback | None
+    ) -> list[dict[str, Any]]:
+        """The reply to a turn that could not run or be saved: nothing of it is kept."""
+        busy = isinstance(exc, ConversationBusy)
+        logger.warning(
+            "assistant.turn.busy" if busy else "assistant.turn.store_failed",
+            extra={"conversation_id": conversation_id, "error": str(exc)},
+        )
+        state = ConversationState(sender_id=conversation_id, slots=self.domain.initial_slots())
+        turn = Turn(conversation_id, state, self.domain, on_message=on_message)
+        await turn.utter("utter_busy" if busy else "utter_internal_error")
         return turn.messages
 
     def barge_in(self, conversation_id: str) -> bool:
@@ -291,6 +332,23 @@ async def _open_agents(
     registry = await load_agents(project)
     closers.append(registry.aclose)
     return registry
+
+
+async def _open_stores(
+    store: TrackerStore, endpoints: Any, closers: list[Callable[[], Awaitable[None]]]
+) -> tuple[LockStore, EventBroker | None]:
+    """Connect the tracker store (schema checked), the lock store and the event broker."""
+    from subagents.stores import create_event_broker, create_lock_store, open_store, ping_store
+
+    await open_store(store)
+    lock_store = create_lock_store(endpoints.lock_store)
+    closers.append(lock_store.aclose)
+    await ping_store(lock_store)
+    broker = create_event_broker(endpoints.event_broker)
+    if broker is not None:
+        closers.append(broker.aclose)
+        await open_store(broker)
+    return lock_store, broker
 
 
 async def _close_all(closers: list[Callable[[], Awaitable[None]]]) -> None:

@@ -21,6 +21,7 @@ from subagents.config.models import DomainConfig, ResponseVariation, SlotConfig
 DEFAULT_RESPONSES: dict[str, str] = {
     "utter_internal_error": "Sorry, something went wrong. Please try again.",
     "utter_fallback": "Sorry, I can't help with that.",
+    "utter_busy": "I'm still working on your previous message. Please try again in a moment.",
     "utter_restart": "Okay, let's start over.",
     "utter_flow_continue_interrupted": "Let's get back to {flow_name}.",
     "utter_invalid_value": "Sorry, '{value}' is not a valid value for {slot}.",

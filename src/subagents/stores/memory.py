@@ -41,6 +41,12 @@ class InMemoryTrackerStore:
     async def list(self) -> builtins.list[str]:
         return builtins.list(self._states)
 
+    async def open(self) -> None:
+        """Nothing to connect to."""
+
+    async def ping(self) -> None:
+        """Always answers."""
+
     async def aclose(self) -> None:
         self._states.clear()
         self._events.clear()

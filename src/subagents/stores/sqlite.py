@@ -20,24 +20,55 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from subagents.errors import SchemaVersionError
+
 logger = logging.getLogger("subagents.stores.sqlite")
 
 T = TypeVar("T")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS conversations (
-    id TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    n_events INTEGER NOT NULL DEFAULT 0,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS events (
-    conversation_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    event TEXT NOT NULL,
-    PRIMARY KEY (conversation_id, seq)
-) WITHOUT ROWID;
-"""
+MIGRATIONS: tuple[str, ...] = (
+    # 1: conversations and their event log (databases from before versioning have these)
+    """
+    CREATE TABLE IF NOT EXISTS conversations (
+        id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        n_events INTEGER NOT NULL DEFAULT 0,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS events (
+        conversation_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        event TEXT NOT NULL,
+        PRIMARY KEY (conversation_id, seq)
+    ) WITHOUT ROWID;
+    """,
+    # 2: find idle conversations without a full scan
+    "CREATE INDEX IF NOT EXISTS conversations_updated_at ON conversations (updated_at);",
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+"""Kept in ``PRAGMA user_version``."""
+
+
+def migrate(conn: sqlite3.Connection, path: Path, target: int = SCHEMA_VERSION) -> int:
+    """Create or migrate the schema to ``target``; refuse a newer one. Returns the version."""
+    conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait (busy_timeout)
+    try:
+        found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if found > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{path} has schema version {found}, newer than this subagents understands "
+                f"({SCHEMA_VERSION}); upgrade subagents"
+            )
+        for version in range(found + 1, target + 1):
+            for statement in MIGRATIONS[version - 1].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return max(found, target)
 
 
 class SQLiteTrackerStore:
@@ -61,7 +92,11 @@ class SQLiteTrackerStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA busy_timeout=5000")
-            conn.executescript(_SCHEMA)
+            try:
+                migrate(conn, self.path)
+            except BaseException:
+                conn.close()
+                raise
             self._conn = conn
             logger.debug("store.sqlite.open", extra={"path": str(self.path)})
         return self._conn
@@ -144,6 +179,14 @@ class SQLiteTrackerStore:
 
     async def list(self) -> builtins.list[str]:
         return await self._run(self._list)
+
+    async def open(self) -> None:
+        """Open the file and create or migrate the schema (errors surface at start)."""
+        await self._run(self._connect)
+
+    async def ping(self) -> None:
+        """Raise unless the database answers (readiness checks)."""
+        await self._run(lambda: self._connect().execute("SELECT 1").fetchone())
 
     async def aclose(self) -> None:
         if self._closed:
