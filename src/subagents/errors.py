@@ -1,41 +1,72 @@
-"""The one exception tree of subagents.
+"""The one exception tree of subagents: every exception it raises descends from
+:class:`SubagentsError` (a test walks every module and checks it).
 
-Two families must never be confused:
+Families that must never be confused:
 
 * :class:`ToolSignal` and its subclasses are *signals fed back to the model*: an unknown
-  tool name, malformed or schema-violating arguments, a tool that failed or timed out.
-  The ReAct loop turns each into a ``tool`` message the model can correct, bounded by the
-  iteration limit. They never end a run on their own.
+  tool name, malformed or schema-violating arguments, a tool that failed, timed out or
+  was cut off mid-call. The ReAct loop turns each into a ``tool`` message the model can
+  correct, bounded by the iteration limit. They never end a run on their own. Toolsets
+  (the MCP layer included) convert whatever their transport raises into these at their
+  own boundary: the loop knows no transport's exceptions.
 * :class:`RunFailure` and its subclasses *end a run* with ``fatal_error``: the LLM is
   unreachable after retries, the run's deadline passed, the iteration limit was reached,
-  an MCP server is gone after reconnects.
+  an MCP server is gone after reconnects. ``ReActAgent.run`` is the one place that turns
+  them, and any crash of an agent (a bug, a user hook raising), into a ``fatal_error``
+  output; it never raises except for cancellation.
 
 Configuration problems are :class:`ConfigError` (one problem, with file, line and field)
 collected into :class:`ConfigErrors`. Custom-action problems are :class:`ActionError`.
+The other classes below live beside the code that raises them (module in brackets).
 
 Tree::
 
     SubagentsError
-    ├── ConfigError                 one problem in a project file (file, line, field)
-    │   └── ConfigErrors            several problems, raised together at load
-    ├── ToolSignal                  fed back to the model as a tool message
-    │   ├── UnknownToolError        name not offered (or excluded)
-    │   ├── ToolArgumentsError      malformed JSON or schema violation
-    │   ├── ToolExecutionError      the tool ran and failed (isError, exception)
-    │   └── ToolTimeoutError        the tool did not answer in time
-    ├── RunFailure                  ends the run with fatal_error
-    │   ├── LLMUnavailableError     provider failed after retries
-    │   ├── DeadlineExceeded        configuration.timeout passed
-    │   ├── IterationLimitReached   configuration.max_iterations LLM calls used
-    │   └── MCPServerUnavailable    connect/reconnect failed after max_retries
-    ├── MCPTransportError           a call failed because the transport died (maybe retried)
-    ├── StoreUnavailable            a tracker/lock store or broker could not be reached
-    │   └── SchemaVersionError      the store's schema is newer than this version
-    ├── ConversationBusy            another turn of the conversation held it too long
-    └── ActionError                 a custom action could not run or failed
-        ├── UnknownActionError      404 / not registered
-        ├── ActionRejectedError     400 / ActionExecutionRejection
-        └── ActionServerError       500, transport failure, timeout, bad response
+    ├── ConfigError                   one problem in a project file (file, line, field)
+    │   └── ConfigErrors              several problems, raised together at load
+    ├── InterpolationError            bad ${VAR} reference (config.interpolate; ValueError)
+    ├── AgentModuleError              configuration.module cannot be imported
+    │                                 (config.agent_module; ValueError)
+    ├── ConditionSyntaxError          an exit_if / if condition does not parse
+    │                                 (conditions; ValueError)
+    ├── ToolSignal                    fed back to the model as a tool message
+    │   ├── UnknownToolError          name not offered (or excluded)
+    │   ├── ToolArgumentsError        malformed JSON or schema violation
+    │   ├── ToolExecutionError        the tool ran and failed (isError, exception)
+    │   ├── ToolTimeoutError          the tool did not answer in time
+    │   └── ToolInterruptedError      the transport broke mid-call; it may have run
+    │       └── MCPTransportError     ... of an MCP server (reconnected on next use)
+    ├── RunFailure                    ends the run with fatal_error
+    │   ├── LLMUnavailableError       provider failed after retries
+    │   ├── DeadlineExceeded          configuration.timeout passed
+    │   ├── IterationLimitReached     configuration.max_iterations LLM calls used
+    │   └── MCPServerUnavailable      connect/reconnect failed after max_retries
+    ├── AttemptError                  one failed LLM request, maybe retried (llm.retry)
+    ├── BadResponse                   a model response we cannot read (llm.assemble;
+    │                                 ValueError), becomes an AttemptError
+    ├── OAuthTokenError               the OAuth token endpoint failed (mcp.auth)
+    ├── StoreUnavailable              a tracker/lock store or broker could not be reached
+    │   └── SchemaVersionError        the store's schema is newer than this version
+    ├── ConversationBusy              another turn of the conversation held it too long
+    ├── ActionError                   a custom action could not run or failed
+    │   ├── UnknownActionError        404 / not registered
+    │   ├── ActionRejectedError       400 / ActionExecutionRejection
+    │   └── ActionServerError         500, transport failure, timeout, bad response
+    ├── ActionExecutionRejection      raised by an action: it refuses to run
+    ├── ActionNotFoundException       the action server has no such action
+    ├── ActionMissingDomainException  the action needs the domain (HTTP 449)
+    │                                 (these three: actions.interfaces, Rasa SDK names)
+    ├── BadActionCall                 a malformed action-server request (actions.core;
+    │                                 ValueError)
+    ├── SlotValueError                a value that does not fit the slot's type
+    │                                 (dialogue.domain; ValueError)
+    ├── BadRequest                    a malformed REST webhook request (channels.rest)
+    ├── ScriptError                   a bad scripted-run file (channels.script)
+    └── ScaffoldError                 ``subagents init`` cannot write the project
+
+Private classes (``_Dead`` in mcp.connection, ``_DomainMissing`` in the gRPC executor,
+``_BadRequest`` in the scripted model server) descend from SubagentsError too; they never
+leave their module.
 """
 
 from __future__ import annotations
@@ -118,6 +149,10 @@ class ToolTimeoutError(ToolSignal):
     """The tool did not answer within its timeout."""
 
 
+class ToolInterruptedError(ToolSignal):
+    """The connection to the tool broke while the call was in flight: it may have run."""
+
+
 # --------------------------------------------------------------------------- run failures
 
 
@@ -145,16 +180,16 @@ class MCPServerUnavailable(RunFailure):
         super().__init__(f"MCP server '{server}': {message}")
 
 
-class MCPTransportError(SubagentsError):
-    """A tool call failed because the connection died mid-call.
+class MCPTransportError(ToolInterruptedError):
+    """A tool call failed because the connection to an MCP server died mid-call.
 
     The MCP layer reconnects on the next use; it retries the call itself only for tools
-    annotated read-only or idempotent.
+    annotated read-only or idempotent. ``tool_name`` is the called tool when known.
     """
 
-    def __init__(self, server: str, message: str) -> None:
+    def __init__(self, server: str, message: str, tool_name: str = "") -> None:
         self.server = server
-        super().__init__(f"MCP server '{server}': {message}")
+        super().__init__(tool_name, f"MCP server '{server}': {message}")
 
 
 # --------------------------------------------------------------------------- actions

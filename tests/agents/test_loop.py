@@ -513,3 +513,32 @@ async def test_custom_tool_clashing_with_a_builtin_is_reported(scripted_model: A
     out = await agent.run(AgentInput(user_message="x"))
     assert out.status is AgentStatus.FATAL_ERROR
     assert "offered by both 'custom' and 'builtin'" in (out.error_message or "")
+
+
+async def test_a_crash_mid_run_is_one_fatal_error_output(scripted_model: Any) -> None:
+    """A bug during the run (here the streaming callback raising) never reaches the caller."""
+    tools = weather_toolset()
+    server, agent = await make_agent(
+        scripted_model,
+        [
+            {"tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]},
+            {"text": "It is sunny."},
+            {"text": "Hello again."},
+        ],
+        tools,
+    )
+
+    async def broken_terminal(delta: str) -> None:
+        raise RuntimeError("terminal went away")
+
+    out = await agent.run(AgentInput(id="c", user_message="Weather?"), on_text=broken_terminal)
+    assert out.status is AgentStatus.FATAL_ERROR
+    assert out.error_message == "internal error: RuntimeError: terminal went away"
+    # What the run did before the crash is kept, and the next message starts afresh.
+    assert [r["name"] for r in out.structured_results] == ["get_weather"]
+    assert (
+        out.metadata["state"] is None and out.metadata["iterations"] == 1
+    )  # the second call crashed
+    again = await agent.run(AgentInput(id="c", user_message="Hi"))
+    assert again.response_message == "Hello again."
+    assert [m["role"] for m in server.requests[-1]["messages"]] == ["system", "user"]

@@ -6,7 +6,8 @@ import asyncio
 from typing import Any
 
 from subagents import AgentInput, AgentStatus, MCPOpenAgent
-from subagents.tools.base import FilteredToolset, ToolContext, ToolOutcome, ToolSpec
+from subagents.tools.base import FilteredToolset, ToolContext
+from subagents.tools.custom import CustomToolset
 
 from .helpers import RecordingToolset, object_schema, scripted_llm
 
@@ -81,38 +82,19 @@ async def test_a_failing_progress_callback_does_not_break_the_run(scripted_model
     assert tools.calls == [("ping", {})]
 
 
-class VersionedToolset(RecordingToolset):
-    """A toolset that bumps ``tools_version`` when its list changes (like MCP's)."""
-
-    def __init__(self) -> None:
-        super().__init__("versioned")
-        self.tools_version = 1
-
-    def publish(self, name: str) -> None:
-        self.specs.append(ToolSpec(name, f"The {name} tool.", {"type": "object"}, source="mcp"))
-        self.handlers[name] = _answer(name)
-        self.tools_version += 1
-
-
-def _answer(name: str) -> Any:
-    async def handler(args: dict[str, Any], ctx: ToolContext | None) -> ToolOutcome:
-        return ToolOutcome(text=f"{name} answered")
-
-    return handler
-
-
 async def test_filtered_toolset_passes_tools_version_through(scripted_model: Any) -> None:
-    inner = VersionedToolset()
+    # The recording toolset bumps tools_version whenever a tool is added (like MCP's).
+    inner = RecordingToolset("versioned")
 
     async def install(args: dict[str, Any], ctx: ToolContext | None) -> str:
-        inner.publish("fresh")
-        inner.publish("hidden")
+        inner.add("fresh", "fresh answered")
+        inner.add("hidden", "hidden answered")
         return "installed"
 
     inner.add("install", install)
     filtered = FilteredToolset(inner, exclude=["hidden"])
     assert filtered.tools_version == 1
-    assert FilteredToolset(RecordingToolset()).tools_version is None
+    assert FilteredToolset(CustomToolset([])).tools_version is None
 
     server = await scripted_model(
         [

@@ -8,8 +8,11 @@ import pytest
 
 from subagents.config.models import SlotConfig
 from subagents.errors import ToolArgumentsError, UnknownToolError
+from subagents.tools.base import ToolKind
 from subagents.tools.builtin import (
     SetSlotToolset,
+    SlotSet,
+    TaskCompleted,
     TaskCompletedToolset,
     coerce_slot_value,
     slot_tool_spec,
@@ -20,7 +23,8 @@ from subagents.tools.toolbox import tool_definition
 async def test_task_completed() -> None:
     tools = TaskCompletedToolset()
     outcome = await tools.call_tool("task_completed", {"message": "Done."})
-    assert outcome.structured == {"completed": "Done."}
+    assert outcome.control == TaskCompleted("Done.")
+    assert tools.spec.kind is ToolKind.CONTROL and tools.validates_arguments
     with pytest.raises(ToolArgumentsError, match="non-empty string"):
         await tools.call_tool("task_completed", {"message": ""})
     with pytest.raises(ToolArgumentsError, match="unexpected argument"):
@@ -71,7 +75,7 @@ def test_coercion_edge_cases() -> None:
 async def test_set_slot_toolset_rejects_other_arguments() -> None:
     tools = SetSlotToolset([("name", SlotConfig(type="text"))])
     ok = await tools.call_tool("set_slot_name", {"slot_value": "Ada"})
-    assert ok.structured == {"slot": "name", "value": "Ada"}
+    assert ok.control == SlotSet("name", "Ada")
     with pytest.raises(ToolArgumentsError, match="'slot_value' is a required property"):
         await tools.call_tool("set_slot_name", {})
     with pytest.raises(ToolArgumentsError, match="unexpected argument"):

@@ -13,11 +13,12 @@ from typing import Any
 from subagents.actions.dispatcher import CollectingDispatcher
 from subagents.actions.interfaces import ActionMissingDomainException, ActionNotFoundException
 from subagents.actions.registry import ActionRegistry
+from subagents.errors import SubagentsError
 
 logger = logging.getLogger("subagents.actions.server")
 
 
-class BadActionCall(ValueError):
+class BadActionCall(SubagentsError, ValueError):
     """The request is not a valid webhook call (HTTP 400 / gRPC INVALID_ARGUMENT)."""
 
 

@@ -12,6 +12,8 @@ import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from subagents.errors import SubagentsError
+
 if TYPE_CHECKING:
     from subagents.actions.dispatcher import CollectingDispatcher
 
@@ -268,7 +270,7 @@ class Action:
         return f"Action('{self.name()}')"
 
 
-class ActionExecutionRejection(Exception):  # noqa: N818 - Rasa SDK name, kept for porting
+class ActionExecutionRejection(SubagentsError):  # noqa: N818 - Rasa SDK name, kept for porting
     """Raise from ``run`` to reject execution (HTTP 400 / ``ActionRejectedError``)."""
 
     def __init__(self, action_name: str, message: str | None = None) -> None:
@@ -281,7 +283,7 @@ class ActionExecutionRejection(Exception):  # noqa: N818 - Rasa SDK name, kept f
         return self.message
 
 
-class ActionNotFoundException(Exception):  # noqa: N818
+class ActionNotFoundException(SubagentsError):  # noqa: N818
     """No action with this name is registered (HTTP 404)."""
 
     def __init__(self, action_name: str, message: str | None = None) -> None:
@@ -300,7 +302,7 @@ ACTION_MISSING_DOMAIN_MESSAGE = (
 )
 
 
-class ActionMissingDomainException(Exception):  # noqa: N818
+class ActionMissingDomainException(SubagentsError):  # noqa: N818
     """The request carried no domain and the server has none cached for its digest (449)."""
 
     def __init__(self, action_name: str, message: str | None = None) -> None:

@@ -28,7 +28,6 @@ import jinja2
 from subagents.agents.loop import (
     PART_SEPARATOR,
     AskUser,
-    CallRecord,
     EventCallback,
     Fail,
     Run,
@@ -38,9 +37,9 @@ from subagents.agents.loop import (
 from subagents.agents.prompt import compile_template, default_template, render_prompt
 from subagents.agents.schemas import AgentInput, AgentOutput, AgentStatus
 from subagents.config.models import AgentConfig
-from subagents.errors import ConfigError, RunFailure
+from subagents.errors import ConfigError, DeadlineExceeded, RunFailure
 from subagents.llm.base import LLMClient, TextCallback
-from subagents.tools.base import ToolContext, Toolset
+from subagents.tools.base import ControlResult, ToolContext, Toolset
 from subagents.tools.custom import CustomToolset
 from subagents.tools.toolbox import Toolbox
 
@@ -113,8 +112,8 @@ class ReActAgent:
         """The agent's built-in tools (``task_completed`` or ``set_slot_*``)."""
         return []
 
-    async def on_control(self, run: Run, record: CallRecord) -> StepResult:
-        """Apply a successful built-in call; return Complete to end the run."""
+    async def on_control(self, run: Run, result: ControlResult) -> StepResult:
+        """Apply a successful control call's typed result; return Complete to end the run."""
         raise NotImplementedError
 
     def template_variables(self, run: Run, input: AgentInput) -> dict[str, Any]:
@@ -165,63 +164,97 @@ class ReActAgent:
 
         ``on_text`` is awaited with every piece of text for the user as it streams;
         ``on_event`` with ``tool_started`` / ``tool_finished`` progress events (see
-        :mod:`subagents.agents.loop`).
+        :mod:`subagents.agents.loop`). Never raises (except ``CancelledError``): a run
+        that cannot go on, or any crash of the agent or of its hooks, is returned as a
+        ``fatal_error`` output. This is the one place where an agent crash is caught.
         """
-        started = time.perf_counter()
+        stage = _Stage()
         try:
-            input = await self.process_input(input)
+            return await self._run(input, on_text, on_event, stage)
+        except Exception as exc:  # a bug, or a user hook raising: never crash the caller
+            return self._crashed(input, stage, exc)
+
+    def _crashed(self, input: AgentInput, stage: _Stage, exc: Exception) -> AgentOutput:
+        """The ``fatal_error`` output of a crash; what the run did so far is kept.
+
+        ``process_output`` is not called on it: the hook itself may be what crashed.
+        """
+        logger.exception("agent.run.error", extra={"agent": self.name, "stage": stage.name})
+        prefix = "process_output failed" if stage.name == "process_output" else "internal error"
+        error = f"{prefix}: {type(exc).__name__}: {exc}"
+        logger.warning("agent.run.failed", extra={"agent": self.name, "error": error})
+        run = stage.run
+        if run is not None and stage.name != "process_output":
+            self.forget(input.id)  # like any failed run: the next message starts afresh
+        return AgentOutput(
+            id=input.id,
+            status=AgentStatus.FATAL_ERROR,
+            error_message=error,
+            events=run.events if run is not None else [],
+            structured_results=run.structured_results if run is not None else [],
+            metadata={
+                "agent": self.name,
+                "iterations": run.iterations if run is not None else 0,
+                "state": None,
+            },
+        )
+
+    async def _run(
+        self,
+        input: AgentInput,
+        on_text: TextCallback | None,
+        on_event: EventCallback | None,
+        stage: _Stage,
+    ) -> AgentOutput:
+        started = time.perf_counter()
+        stage.name = "process_input"
+        input = await self.process_input(input)
+        stage.name = "the run"
+        try:
             await self.prepare()
             await self.toolbox.refresh(relist=True)
             run = self._new_run(input, on_text, on_event)
         except (ConfigError, RunFailure, jinja2.TemplateError) as exc:
-            return await self._finish_failed(input, f"{type(exc).__name__}: {exc}")
-        except Exception as exc:  # a bug in process_input or a custom tool definition
-            logger.exception("agent.run.error", extra={"agent": self.name})
-            return await self._finish_failed(input, f"internal error: {type(exc).__name__}: {exc}")
-        logger.info("agent.run.start", extra={"agent": self.name, "conversation_id": input.id})
-        step = await self._drive(run)
-        output = self._output(input, run, step)
-        self._remember(input.id, run, step)
-        logger.info(
-            "agent.run.complete",
-            extra={
-                "agent": self.name,
-                "conversation_id": input.id,
-                "status": output.status.value,
-                "iterations": run.iterations,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-            },
-        )
-        return await self._process_output(output)
-
-    async def _process_output(self, output: AgentOutput) -> AgentOutput:
-        try:
-            return await self.process_output(output)
-        except Exception as exc:  # user code must not crash the conversation
-            logger.exception("agent.process_output.error", extra={"agent": self.name})
-            return AgentOutput(
-                id=output.id,
-                status=AgentStatus.FATAL_ERROR,
-                error_message=f"process_output failed: {type(exc).__name__}: {exc}",
-                metadata={"agent": self.name, "state": None},
+            output = self._failed(input, f"{type(exc).__name__}: {exc}")
+        else:
+            logger.info("agent.run.start", extra={"agent": self.name, "conversation_id": input.id})
+            step = await self._drive(run, stage)
+            output = self._output(input, run, step)
+            self._remember(input.id, run, step)
+            logger.info(
+                "agent.run.complete",
+                extra={
+                    "agent": self.name,
+                    "conversation_id": input.id,
+                    "status": output.status.value,
+                    "iterations": run.iterations,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
             )
+        stage.name = "process_output"
+        return await self.process_output(output)
 
-    async def _drive(self, run: Run) -> StepResult:
+    async def _drive(self, run: Run, stage: _Stage) -> StepResult:
+        """The loop under the deadline; a :class:`RunFailure` becomes :class:`Fail`."""
         initial = self.initial_step(run)
         if initial is not None:
             return initial
+        stage.run = run
+        try:
+            return await self._loop_until_deadline(run)
+        except RunFailure as exc:
+            return Fail(str(exc))
+
+    async def _loop_until_deadline(self, run: Run) -> StepResult:
         try:
             async with asyncio.timeout(self.timeout) as deadline:
                 return await run_loop(self, run)
         except TimeoutError:
-            if deadline.expired():
-                return Fail(f"timed out after {self.timeout:g} seconds (configuration.timeout)")
-            return Fail("timed out")
-        except RunFailure as exc:
-            return Fail(str(exc))
-        except Exception as exc:  # an unexpected bug must not crash the conversation
-            logger.exception("agent.run.error", extra={"agent": self.name})
-            return Fail(f"internal error: {type(exc).__name__}: {exc}")
+            if not deadline.expired():
+                raise  # a TimeoutError of something inside: a crash, not the deadline
+            raise DeadlineExceeded(
+                f"timed out after {self.timeout:g} seconds (configuration.timeout)"
+            ) from None
 
     def _new_run(
         self, input: AgentInput, on_text: TextCallback | None, on_event: EventCallback | None
@@ -309,18 +342,27 @@ class ReActAgent:
             metadata=metadata,
         )
 
-    async def _finish_failed(self, input: AgentInput, error: str) -> AgentOutput:
+    def _failed(self, input: AgentInput, error: str) -> AgentOutput:
         logger.warning("agent.run.failed", extra={"agent": self.name, "error": error})
-        output = AgentOutput(
+        return AgentOutput(
             id=input.id,
             status=AgentStatus.FATAL_ERROR,
             error_message=error,
             metadata={"agent": self.name, "iterations": 0, "state": None},
         )
-        return await self._process_output(output)
 
     async def emit_text(self, run: Run, text: str) -> None:
         """Deliver text the model did not stream (e.g. a task_completed message)."""
         if run.on_text is not None:
             await run.on_text((PART_SEPARATOR if run.texts else "") + text)
         run.texts.append(text)
+
+
+class _Stage:
+    """Where a run is, for the crash message (``process_input``, ``the run``, ...)."""
+
+    __slots__ = ("name", "run")
+
+    def __init__(self) -> None:
+        self.name = "the run"
+        self.run: Run | None = None

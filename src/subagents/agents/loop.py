@@ -5,11 +5,15 @@ The loop is a small state machine: every LLM response is turned into a typed ste
 a mode: ``on_text`` is handed to the LLM client, which awaits it for each text delta.
 
 Tool calls of one response run concurrently (asyncio tasks) between *control* calls
-(built-ins such as ``task_completed``), which are applied in call order by the agent; once
-a control call ends the run, later calls are not executed. Every call gets exactly one
-``tool`` message, in call order. Bad model output (unknown or refused tool, malformed JSON,
-schema violations) and tool failures go back to the model as tool messages; only
-:class:`~subagents.errors.RunFailure` ends the run.
+(tools of kind :attr:`~subagents.tools.base.ToolKind.CONTROL`, such as ``task_completed``),
+whose typed :class:`~subagents.tools.base.ControlResult` the agent applies in call order;
+once a control call ends the run, later calls are not executed. Every call gets exactly
+one ``tool`` message, in call order. Bad model output (unknown or refused tool, malformed
+JSON, schema violations) and tool failures (every
+:class:`~subagents.errors.ToolSignal`) go back to the model as tool messages; only
+:class:`~subagents.errors.RunFailure` ends the run (reaching the iteration limit raises
+:class:`~subagents.errors.IterationLimitReached`). The loop knows no transport's
+exceptions: toolsets convert theirs into the error tree.
 
 Progress: ``on_event`` (optional) is awaited with ``{"event": "tool_started", "name",
 "agent"}`` before and ``{"event": "tool_finished", "name", "agent", "is_error"}`` after
@@ -28,15 +32,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from subagents.errors import (
-    MCPTransportError,
+    IterationLimitReached,
     RunFailure,
     ToolArgumentsError,
+    ToolInterruptedError,
     ToolSignal,
     ToolTimeoutError,
     UnknownToolError,
 )
 from subagents.llm.base import LLMClient, LLMResponse, TextCallback, ToolCall
-from subagents.tools.base import ToolContext
+from subagents.tools.base import ControlResult, ToolContext
 from subagents.tools.schema import validation_error
 
 if TYPE_CHECKING:
@@ -78,7 +83,7 @@ class Complete:
 
 @dataclass(frozen=True)
 class Fail:
-    """The run cannot go on (ends with ``fatal_error``)."""
+    """The run cannot go on (ends with ``fatal_error``); made from a ``RunFailure``."""
 
     error: str
 
@@ -97,8 +102,8 @@ class CallRecord:
     tool_name: str
     content: str
     is_error: bool
-    structured: Any = None
-    control: bool = False
+    control: ControlResult | None = None
+    """What a successful control tool asks the agent to apply."""
 
 
 @dataclass
@@ -129,17 +134,22 @@ class LoopAgent(Protocol):
     llm: LLMClient
     toolbox: Toolbox
 
-    async def on_control(self, run: Run, record: CallRecord) -> StepResult: ...
+    async def on_control(self, run: Run, result: ControlResult) -> StepResult: ...
 
 
 # --------------------------------------------------------------------------- the loop
 
 
 async def run_loop(agent: LoopAgent, run: Run) -> StepResult:
-    """Drive the model until it asks the user, completes, or the run fails."""
+    """Drive the model until it asks the user or completes.
+
+    Raises :class:`~subagents.errors.RunFailure` when the run cannot go on.
+    """
     while True:
         if run.iterations >= agent.max_iterations:
-            return Fail(f"iteration limit reached ({agent.max_iterations} LLM calls)")
+            raise IterationLimitReached(
+                f"iteration limit reached ({agent.max_iterations} LLM calls)"
+            )
         await agent.toolbox.refresh()
         started = time.perf_counter()
         response = await agent.llm.complete(
@@ -221,8 +231,8 @@ async def _execute_calls(agent: LoopAgent, run: Run, calls: list[ToolCall]) -> S
         elif control:
             record = await execute_call(agent.toolbox, run, batch[0])
             _append(run, record)
-            if not record.is_error:
-                result = await agent.on_control(run, record)
+            if record.control is not None:
+                result = await agent.on_control(run, record.control)
         else:
             for record in await _execute_concurrently(agent.toolbox, run, batch):
                 _append(run, record)
@@ -326,10 +336,7 @@ async def _guarded_call(
         raise
     except ToolSignal as signal:
         record = CallRecord(call, name, _signal_text(name, signal, toolbox), True)
-    except MCPTransportError as exc:
-        text = f"Error: tool '{name}' could not complete ({exc}); it may or may not have run."
-        record = CallRecord(call, name, text, True)
-    except Exception as exc:  # a tool raising must never crash the run
+    except Exception as exc:  # a third-party toolset's bug must never crash the run
         logger.warning(
             "agent.tool.exception",
             extra={"agent": run.agent, "tool": name, "error_type": type(exc).__name__},
@@ -365,9 +372,10 @@ async def _call_tool(
     outcome = await tool.toolset.call_tool(tool.spec.name, call.arguments, run.tool_context)
     if outcome.is_error:
         text = f"Error: tool '{tool.spec.name}' reported an error: {outcome.text}"
-        return CallRecord(call, tool.spec.name, text, True, outcome.structured, tool.control)
+        return CallRecord(call, tool.spec.name, text, True)
     content = outcome.text if outcome.text else "(the tool returned no output)"
-    return CallRecord(call, tool.spec.name, content, False, outcome.structured, tool.control)
+    control = outcome.control if tool.control else None
+    return CallRecord(call, tool.spec.name, content, False, control)
 
 
 def _signal_text(name: str, signal: ToolSignal, toolbox: Toolbox) -> str:
@@ -384,6 +392,11 @@ def _signal_text(name: str, signal: ToolSignal, toolbox: Toolbox) -> str:
         )
     if isinstance(signal, ToolTimeoutError):
         return f"Error: tool '{name}' timed out: {signal.message}"
+    if isinstance(signal, ToolInterruptedError):
+        return (
+            f"Error: tool '{name}' could not complete ({signal.message}); "
+            "it may or may not have run."
+        )
     return f"Error: tool '{name}' failed: {signal.message}"
 
 

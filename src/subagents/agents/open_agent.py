@@ -8,10 +8,10 @@ It works on an open-ended task and ends the run itself by calling the built-in
 from __future__ import annotations
 
 from subagents.agents.base import ReActAgent
-from subagents.agents.loop import CallRecord, Complete, Continue, Run, StepResult
+from subagents.agents.loop import Complete, Continue, Run, StepResult
 from subagents.agents.prompt import OPEN_AGENT_TEMPLATE
-from subagents.tools.base import Toolset
-from subagents.tools.builtin import TaskCompletedToolset
+from subagents.tools.base import ControlResult, Toolset
+from subagents.tools.builtin import TaskCompleted, TaskCompletedToolset
 
 
 class MCPOpenAgent(ReActAgent):
@@ -28,9 +28,8 @@ class MCPOpenAgent(ReActAgent):
     def builtin_toolsets(self) -> list[Toolset]:
         return [TaskCompletedToolset()]
 
-    async def on_control(self, run: Run, record: CallRecord) -> StepResult:
-        structured = record.structured
-        if isinstance(structured, dict) and "completed" in structured:
-            await self.emit_text(run, str(structured["completed"]))
-            return Complete(str(structured["completed"]))
+    async def on_control(self, run: Run, result: ControlResult) -> StepResult:
+        if isinstance(result, TaskCompleted):
+            await self.emit_text(run, result.message)
+            return Complete(result.message)
         return Continue()

@@ -13,14 +13,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from subagents.agents.base import ReActAgent
-from subagents.agents.loop import CallRecord, Complete, Continue, Run, StepResult
+from subagents.agents.loop import Complete, Continue, Run, StepResult
 from subagents.agents.prompt import TASK_AGENT_TEMPLATE, NameList
 from subagents.agents.schemas import AgentInput
 from subagents.conditions import Condition, ConditionSyntaxError, parse_condition
 from subagents.config.models import SlotConfig
 from subagents.errors import ConfigError
-from subagents.tools.base import Toolset
-from subagents.tools.builtin import SetSlotToolset
+from subagents.tools.base import ControlResult, Toolset
+from subagents.tools.builtin import SetSlotToolset, SlotSet
 
 
 class MCPTaskAgent(ReActAgent):
@@ -83,11 +83,10 @@ class MCPTaskAgent(ReActAgent):
     def initial_step(self, run: Run) -> StepResult | None:
         return Complete(None) if self.exit_conditions_met(run.slots) else None
 
-    async def on_control(self, run: Run, record: CallRecord) -> StepResult:
-        structured = record.structured
-        if not isinstance(structured, dict) or "slot" not in structured:
+    async def on_control(self, run: Run, result: ControlResult) -> StepResult:
+        if not isinstance(result, SlotSet):
             return Continue()
-        slot, value = structured["slot"], structured["value"]
+        slot, value = result.slot, result.value
         run.slots[slot] = value
         run.events = [e for e in run.events if e.get("name") != slot]
         run.events.append({"event": "slot", "name": slot, "value": value})

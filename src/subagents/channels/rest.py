@@ -25,6 +25,8 @@ from typing import Any, Protocol
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from subagents.errors import SubagentsError
+
 logger = logging.getLogger("subagents.channels.rest")
 
 INTERNAL_ERROR_TEXT = "Sorry, something went wrong. Please try again."
@@ -45,7 +47,7 @@ class MessageHandler(Protocol):
     ) -> list[dict[str, Any]]: ...
 
 
-class BadRequest(Exception):
+class BadRequest(SubagentsError):
     """The request body cannot be handled; answered with HTTP 400."""
 
     def __init__(self, message: str, field: str | None = None) -> None:

@@ -16,8 +16,10 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
+from subagents.errors import SubagentsError
 
-class AgentModuleError(ValueError):
+
+class AgentModuleError(SubagentsError, ValueError):
     """``configuration.module`` cannot be used; the message says why and what to do."""
 
 

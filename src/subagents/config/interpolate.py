@@ -15,11 +15,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from subagents.errors import SubagentsError
+
 _REF_RE = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _BODY_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 
 
-class InterpolationError(ValueError):
+class InterpolationError(SubagentsError, ValueError):
     """A ``${...}`` reference that is malformed or names an unset variable."""
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from subagents.config.models import DomainConfig, ResponseVariation, SlotConfig
+from subagents.errors import SubagentsError
 
 DEFAULT_RESPONSES: dict[str, str] = {
     "utter_internal_error": "Sorry, something went wrong. Please try again.",
@@ -33,7 +34,7 @@ _FALSE = {"false", "no", "n", "0", "off", "nope", "nah"}
 _VAR = re.compile(r"\{(\w+)\}")
 
 
-class SlotValueError(ValueError):
+class SlotValueError(SubagentsError, ValueError):
     """A value that does not fit a slot's type (message says why)."""
 
 

@@ -329,14 +329,12 @@ class DialogueEngine:
 
         await turn.progress("tool_started", name, kind="agent")
         try:
+            # ReActAgent.run never raises (its one crash boundary returns fatal_error).
             output: AgentOutput = await agent.run(
                 agent_input,
                 on_text=on_text if turn.streaming else None,
                 on_event=_tool_progress(turn) if turn.on_progress is not None else None,
             )
-        except Exception as exc:
-            logger.exception("dialogue.agent.crashed", extra={"agent": name})
-            output = AgentOutput(status=AgentStatus.FATAL_ERROR, error_message=str(exc))
         finally:
             await turn.progress("tool_finished", name, kind="agent")
         output.metadata.setdefault("_streamed_text", "".join(streamed))

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from subagents.errors import SubagentsError
 from subagents.llm.base import LLMResponse, ToolCall
 
 
-class BadResponse(ValueError):
+class BadResponse(SubagentsError, ValueError):
     """The provider's answer does not have the chat-completion shape."""
 
 

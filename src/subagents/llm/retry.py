@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from subagents.errors import LLMUnavailableError
+from subagents.errors import LLMUnavailableError, SubagentsError
 from subagents.retry import retrying
 
 logger = logging.getLogger("subagents.llm")
@@ -42,7 +42,7 @@ class RetryPolicy:
 DEFAULT_POLICY = RetryPolicy()
 
 
-class AttemptError(Exception):
+class AttemptError(SubagentsError):
     """One failed attempt: whether it may be retried, and what to tell the user."""
 
     def __init__(

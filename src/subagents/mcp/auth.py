@@ -12,6 +12,7 @@ import anyio
 import httpx2
 
 from subagents.config.models import MCPServerConfig, OAuthConfig
+from subagents.errors import SubagentsError
 
 logger = logging.getLogger("subagents.mcp.auth")
 
@@ -19,7 +20,7 @@ REFRESH_MARGIN_SECONDS = 30.0
 """A token is renewed this long before it expires (at most half its lifetime)."""
 
 
-class OAuthTokenError(Exception):
+class OAuthTokenError(SubagentsError):
     """The token endpoint refused or failed the client-credentials request."""
 
 

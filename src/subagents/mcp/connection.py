@@ -42,10 +42,11 @@ from subagents.config.models import MCPServerConfig
 from subagents.errors import (
     MCPServerUnavailable,
     MCPTransportError,
+    SubagentsError,
     ToolExecutionError,
     ToolTimeoutError,
 )
-from subagents.tools.base import ToolContext, ToolOutcome, ToolSpec
+from subagents.tools.base import ToolContext, ToolOutcome, Toolset, ToolSpec
 
 from .auth import ClientCredentialsAuth
 from .results import result_to_outcome
@@ -66,7 +67,7 @@ _SESSION_GONE = frozenset({"Session terminated", "Session not found"})
 """Errors for a request rejected because the HTTP session is unknown (never run)."""
 
 
-class _Dead(Exception):
+class _Dead(SubagentsError):
     """Internal: the transport died; ``delivered`` says whether the server may have run it."""
 
     def __init__(self, delivered: bool, detail: str) -> None:
@@ -74,8 +75,8 @@ class _Dead(Exception):
         self.delivered = delivered
 
 
-class MCPServerConnection:
-    """The connection to one configured MCP server; implements the ``Toolset`` protocol.
+class MCPServerConnection(Toolset):
+    """The connection to one configured MCP server, a :class:`Toolset`.
 
     Tools are listed with the server's own names, cached, and re-listed after a
     ``notifications/tools/list_changed`` or a reconnect.

@@ -1,8 +1,10 @@
-"""subagents.testing: the scripted model for tests, offline runs and benchmarks.
+"""subagents.testing: the scripted model and in-process fakes for tests.
 
 ``ScriptedModelServer`` is a real OpenAI-compatible HTTP server on 127.0.0.1 that replays
-a scenario; point a project at it with ``point_endpoints_at``. Pytest fixtures live in
-``subagents.testing.pytest_plugin``.
+a scenario; point a project at it with ``point_endpoints_at``. ``RecordingToolset`` is an
+in-process toolset (tools defined by Python functions or fixed results) that records every
+call, for unit tests of agents without any server (docs/testing-agents.md). Pytest
+fixtures live in ``subagents.testing.pytest_plugin``.
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ from __future__ import annotations
 from subagents.testing.endpoints import point_endpoints_at, scripted_model_config
 from subagents.testing.scenario import Script, Step, load_scenario, parse_scenario
 from subagents.testing.server import ScriptedModelServer
+from subagents.testing.toolset import RecordedCall, RecordingToolset
 
 __all__ = [
+    "RecordedCall",
+    "RecordingToolset",
     "Script",
     "ScriptedModelServer",
     "Step",

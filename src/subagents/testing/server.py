@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from subagents.errors import SubagentsError
 from subagents.testing._replies import completion_body, error_body, stream_events
 from subagents.testing.scenario import Script, Step, load_scenario, parse_scenario, tool_names
 
@@ -52,7 +53,7 @@ _MODELS = orjson.dumps(
 )
 
 
-class _BadRequest(Exception):
+class _BadRequest(SubagentsError):
     pass
 
 

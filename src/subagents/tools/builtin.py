@@ -1,9 +1,10 @@
 """Built-in tools of the ReAct sub agents: ``task_completed`` and ``set_slot_<slot>``.
 
-Their definitions match the reference exactly (names, descriptions, ``strict: true``).
-Both toolsets are pure: they validate and return a :class:`ToolOutcome` whose
-``structured`` field tells the agent what happened (``{"completed": message}`` or
-``{"slot": name, "value": value}``); the agent applies it in call order.
+Their definitions match the reference exactly (names, descriptions, ``strict: true``)
+and their kind is :attr:`ToolKind.CONTROL`. Both toolsets are pure: they validate and
+return a :class:`ToolOutcome` whose ``control`` field is a typed result telling the agent
+what happened (:class:`TaskCompleted` or :class:`SlotSet`); the agent applies it in call
+order.
 """
 
 from __future__ import annotations
@@ -11,11 +12,19 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from subagents.config.models import SlotConfig
 from subagents.errors import ToolArgumentsError, UnknownToolError
-from subagents.tools.base import ToolContext, ToolOutcome, ToolSpec
+from subagents.tools.base import (
+    ControlResult,
+    ToolContext,
+    ToolKind,
+    ToolOutcome,
+    Toolset,
+    ToolSpec,
+)
 
 TASK_COMPLETED = "task_completed"
 TASK_COMPLETED_DESCRIPTION = (
@@ -35,6 +44,21 @@ SET_SLOT_PREFIX = "set_slot_"
 _SLOT_VALUE_DESCRIPTION = "The value to assign to the slot."
 
 
+@dataclass(frozen=True)
+class TaskCompleted(ControlResult):
+    """``task_completed`` was called: the run ends and ``message`` goes to the user."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class SlotSet(ControlResult):
+    """``set_slot_<slot>`` was called: ``value`` is already coerced to the slot type."""
+
+    slot: str
+    value: Any
+
+
 def _only_key(tool: str, arguments: Mapping[str, Any], key: str) -> Any:
     """The single allowed argument ``key``; anything else is an error for the model."""
     extra = sorted(set(arguments) - {key})
@@ -47,17 +71,21 @@ def _only_key(tool: str, arguments: Mapping[str, Any], key: str) -> Any:
     return arguments[key]
 
 
-class TaskCompletedToolset:
+class TaskCompletedToolset(Toolset):
     """The ``task_completed`` tool of the general-purpose agent."""
 
-    validates_arguments = True
     spec = ToolSpec(
         name=TASK_COMPLETED,
         description=TASK_COMPLETED_DESCRIPTION,
         input_schema=TASK_COMPLETED_SCHEMA,
         strict=True,
         source="builtin",
+        kind=ToolKind.CONTROL,
     )
+
+    @property
+    def validates_arguments(self) -> bool:
+        return True
 
     async def list_tools(self) -> list[ToolSpec]:
         return [self.spec]
@@ -70,7 +98,7 @@ class TaskCompletedToolset:
         message = _only_key(name, arguments, "message")
         if not isinstance(message, str) or not message.strip():
             raise ToolArgumentsError(name, "'message' must be a non-empty string")
-        return ToolOutcome(text="Task marked as completed.", structured={"completed": message})
+        return ToolOutcome(text="Task marked as completed.", control=TaskCompleted(message))
 
 
 # --------------------------------------------------------------------------- set_slot_*
@@ -104,6 +132,7 @@ def slot_tool_spec(slot: str, config: SlotConfig) -> ToolSpec:
         },
         strict=True,
         source="builtin",
+        kind=ToolKind.CONTROL,
     )
 
 
@@ -183,10 +212,8 @@ def _to_category(value: Any, allowed: list[Any]) -> Any:
     raise ValueError(f"{json.dumps(value)} is not one of the allowed values {allowed}")
 
 
-class SetSlotToolset:
+class SetSlotToolset(Toolset):
     """``set_slot_<slot>`` tools for the slots named in a task agent's exit conditions."""
-
-    validates_arguments = True
 
     def __init__(self, slots: Iterable[tuple[str, SlotConfig]]) -> None:
         self._slots: dict[str, SlotConfig] = {}
@@ -196,6 +223,10 @@ class SetSlotToolset:
                 continue
             self._slots[name] = config
             self._specs.append(slot_tool_spec(name, config))
+
+    @property
+    def validates_arguments(self) -> bool:
+        return True
 
     async def list_tools(self) -> list[ToolSpec]:
         return list(self._specs)
@@ -214,5 +245,5 @@ class SetSlotToolset:
             raise ToolArgumentsError(name, f"invalid value for slot '{slot}': {exc}") from None
         return ToolOutcome(
             text=f"Slot '{slot}' set to {json.dumps(value, ensure_ascii=False)}.",
-            structured={"slot": slot, "value": value},
+            control=SlotSet(slot, value),
         )

@@ -20,7 +20,14 @@ from jsonschema.validators import validator_for
 
 from subagents.agents.schemas import AgentToolResult
 from subagents.errors import ConfigError, ToolExecutionError, UnknownToolError
-from subagents.tools.base import ToolContext, ToolOutcome, ToolSpec, truncate_for_model
+from subagents.tools.base import (
+    ToolContext,
+    ToolKind,
+    ToolOutcome,
+    Toolset,
+    ToolSpec,
+    truncate_for_model,
+)
 
 logger = logging.getLogger("subagents.tools.custom")
 
@@ -34,7 +41,7 @@ class _CustomTool:
     wants_context: bool
 
 
-def _wants_context(executor: ToolExecutor) -> bool:
+def wants_context(executor: ToolExecutor) -> bool:
     """True when the executor declares a second positional parameter (the context)."""
     try:
         params = inspect.signature(executor).parameters.values()
@@ -143,11 +150,12 @@ def _parse_definition(
         input_schema=parameters,
         strict=bool(fn.get("strict", definition.get("strict", False))),
         source="custom",
+        kind=ToolKind.CUSTOM,
     )
-    return _CustomTool(spec=spec, executor=executor, wants_context=_wants_context(executor))
+    return _CustomTool(spec=spec, executor=executor, wants_context=wants_context(executor))
 
 
-class CustomToolset:
+class CustomToolset(Toolset):
     """A toolset over custom tool definitions; names must be unique."""
 
     def __init__(self, definitions: Sequence[Mapping[str, Any]], *, owner: str | type = "") -> None:
@@ -186,10 +194,10 @@ class CustomToolset:
             result = tool.executor(arguments)
         if inspect.isawaitable(result):
             result = await result
-        return _to_outcome(name, result)
+        return to_outcome(name, result)
 
 
-def _to_outcome(name: str, result: Any) -> ToolOutcome:
+def to_outcome(name: str, result: Any) -> ToolOutcome:
     """Convert what an executor returned, cut to what the model may read."""
     outcome = _convert(name, result)
     outcome.text = truncate_for_model(outcome.text)

@@ -13,26 +13,18 @@ from typing import Any
 
 from subagents.config.secrets import redact, redact_data, secret_values
 from subagents.errors import SubagentsError, ToolSignal
-from subagents.tools.base import ToolContext, ToolOutcome, Toolset, ToolSpec
+from subagents.tools.base import ForwardingToolset, ToolContext, ToolOutcome, Toolset, ToolSpec
 
 
-class RedactingToolset:
-    """Wraps ``inner``; outcomes and error messages come back with secrets redacted."""
+class RedactingToolset(ForwardingToolset):
+    """Wraps ``inner``; outcomes and error messages come back with secrets redacted.
+
+    Everything else (``tools_version``, ``validates_arguments``) passes through.
+    """
 
     def __init__(self, inner: Toolset, secrets: Iterable[str]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self._secrets = secret_values(secrets)
-
-    @property
-    def tools_version(self) -> int | None:
-        """The inner toolset's ``tools_version`` (``None`` when it has none)."""
-        version = getattr(self.inner, "tools_version", None)
-        return version if isinstance(version, int) else None
-
-    @property
-    def validates_arguments(self) -> bool:
-        """Passed through: the toolbox skips its own validation when the inner one does it."""
-        return bool(getattr(self.inner, "validates_arguments", False))
 
     async def list_tools(self) -> list[ToolSpec]:
         try:
@@ -53,6 +45,7 @@ class RedactingToolset:
             text=redact_data(outcome.text, self._secrets),
             is_error=outcome.is_error,
             structured=redact_data(outcome.structured, self._secrets),
+            control=outcome.control,
         )
 
     def _clean(self, exc: SubagentsError) -> SubagentsError:

@@ -3,9 +3,9 @@
 A :class:`Toolbox` lists every toolset once, maps names to what the model may see, compiles
 one argument validator per tool and serialises the ``tools`` request parameter once
 (:class:`~subagents.llm.base.ToolPayload`). It is rebuilt only when a toolset's list
-changed: toolsets that expose an integer ``tools_version`` (the MCP layer bumps it on
-``tools/list_changed``) are checked by that number on every step; others are re-listed at
-most once per run and compared.
+changed: toolsets that keep a ``tools_version`` (the MCP layer bumps it on
+``tools/list_changed``) are checked by that number on every step; others (``None``) are
+re-listed at most once per run and compared.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from jsonschema.protocols import Validator
 
 from subagents.errors import ConfigError
 from subagents.llm.base import ToolPayload
-from subagents.tools.base import Toolset, ToolSpec
+from subagents.tools.base import ToolKind, Toolset, ToolSpec
 from subagents.tools.schema import SAFE_NAME, ToolNameMapper, compile_validator, schema_for_model
 
 logger = logging.getLogger("subagents.tools.toolbox")
@@ -34,13 +34,11 @@ class BoundTool:
     toolset: Toolset
     validator: Validator | None
     """``None`` when the toolset validates its own arguments (built-ins)."""
-    control: bool
-    """Built-in tools that steer the run (``task_completed``, ``set_slot_*``)."""
 
-
-def _version(toolset: Toolset) -> int | None:
-    version = getattr(toolset, "tools_version", None)
-    return version if isinstance(version, int) else None
+    @property
+    def control(self) -> bool:
+        """Built-in tools that steer the run (``task_completed``, ``set_slot_*``)."""
+        return self.spec.kind is ToolKind.CONTROL
 
 
 def tool_definition(model_name: str, spec: ToolSpec) -> dict[str, Any]:
@@ -100,7 +98,7 @@ class Toolbox:
     async def build(self) -> None:
         """List every toolset and build the payload; duplicate names are a ConfigError."""
         for index, toolset in enumerate(self._toolsets):
-            self._versions[index] = _version(toolset)
+            self._versions[index] = toolset.tools_version
             self._listed[index] = await toolset.list_tools()
         self._rebuild(strict=True)
 
@@ -111,7 +109,7 @@ class Toolbox:
         """
         changed = False
         for index, toolset in enumerate(self._toolsets):
-            version = _version(toolset)
+            version = toolset.tools_version
             if version is not None:
                 if version == self._versions[index]:
                     continue
@@ -132,7 +130,7 @@ class Toolbox:
         entries: list[tuple[int, ToolSpec]] = []
         for index, tools in enumerate(self._listed):
             for spec in tools or []:
-                source = spec.source or f"toolset {index}"
+                source = spec.origin or f"toolset {index}"
                 if spec.name in owners:
                     message = _duplicate_message(
                         self.config_file, spec.name, owners[spec.name], source
@@ -161,7 +159,6 @@ class Toolbox:
                 spec=spec,
                 toolset=toolset,
                 validator=validator,
-                control=spec.source == "builtin",
             )
             definitions.append(tool_definition(model_name, spec))
         self._validators = validators
@@ -170,7 +167,7 @@ class Toolbox:
         self.built = True
 
     def _validator(self, index: int, spec: ToolSpec) -> Validator | None:
-        if getattr(self._toolsets[index], "validates_arguments", False):
+        if self._toolsets[index].validates_arguments:
             return None
         cached = self._validators.get((index, spec.name))
         if cached is not None and cached[0] == spec:

@@ -34,6 +34,7 @@ from subagents.errors import (
     ActionRejectedError,
     ActionServerError,
     ConfigError,
+    SubagentsError,
     UnknownActionError,
 )
 from subagents.retry import retrying
@@ -43,7 +44,7 @@ logger = logging.getLogger("subagents.actions.executor")
 T = TypeVar("T")
 
 
-class _DomainMissing(Exception):
+class _DomainMissing(SubagentsError):
     """The server asked for the domain (NOT_FOUND, resource_type DOMAIN)."""
 
 
