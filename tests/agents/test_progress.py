@@ -123,17 +123,18 @@ async def test_deadline_reports_every_started_tool_as_finished(scripted_model: A
 
     server = await scripted_model([calls(("hang", {}), ("hang2", {}))])
     tools = RecordingToolset("mcp").add("hang", hangs).add("hang2", hangs)
-    agent = MCPOpenAgent(name="helper", llm=scripted_llm(server.url), toolsets=[tools], timeout=0.3)
+    # The deadline leaves room for the model's reply on a loaded machine.
+    agent = MCPOpenAgent(name="helper", llm=scripted_llm(server.url), toolsets=[tools], timeout=2)
     events: list[dict[str, Any]] = []
 
     async def on_event(event: dict[str, Any]) -> None:
         events.append(event)
 
     out = await asyncio.wait_for(
-        agent.run(AgentInput(id="c", user_message="go"), on_event=on_event), 5
+        agent.run(AgentInput(id="c", user_message="go"), on_event=on_event), 10
     )
     assert out.status is AgentStatus.FATAL_ERROR
-    assert "timed out after 0.3 seconds" in (out.error_message or "")
+    assert "timed out after 2 seconds" in (out.error_message or "")
     # A progress indicator must not be left showing tools that the deadline cut off.
     started = sorted(e["name"] for e in events if e["event"] == "tool_started")
     finished = sorted((e["name"], e["is_error"]) for e in events if e["event"] == "tool_finished")
