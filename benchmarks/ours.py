@@ -82,33 +82,35 @@ class OurAgentDriver:
             await self.manager.__aexit__(None, None, None)
 
 
-class SessionToolset:
+def session_toolset(session: Any) -> Any:
     """A minimal Toolset over a bare ``ClientSession`` (no MCP layer of ours).
 
     Lets the breakdown separate the cost of the agent loop from the cost of MCPManager.
+    Built in a function so that importing this module does not import subagents.
     """
+    from subagents.tools.base import ToolContext, ToolOutcome, Toolset, ToolSpec
 
-    def __init__(self, session: Any) -> None:
-        self.session = session
-        self._specs: list[Any] | None = None
+    class SessionToolset(Toolset):
+        def __init__(self) -> None:
+            self._specs: list[ToolSpec] | None = None
 
-    async def list_tools(self) -> list[Any]:
-        from subagents.tools.base import ToolSpec
+        async def list_tools(self) -> list[ToolSpec]:
+            if self._specs is None:
+                listed = await session.list_tools()
+                self._specs = [
+                    ToolSpec(t.name, t.description or "", t.input_schema, source="bench")
+                    for t in listed.tools
+                ]
+            return self._specs
 
-        if self._specs is None:
-            listed = await self.session.list_tools()
-            self._specs = [
-                ToolSpec(t.name, t.description or "", t.input_schema, source="bench")
-                for t in listed.tools
-            ]
-        return self._specs
+        async def call_tool(
+            self, name: str, arguments: dict[str, Any], context: ToolContext | None = None
+        ) -> ToolOutcome:
+            result = await session.call_tool(name, arguments)
+            text = "\n".join(c.text for c in result.content if getattr(c, "type", "") == "text")
+            return ToolOutcome(text=text, is_error=bool(result.is_error))
 
-    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
-        from subagents.tools.base import ToolOutcome
-
-        result = await self.session.call_tool(name, arguments)
-        text = "\n".join(c.text for c in result.content if getattr(c, "type", "") == "text")
-        return ToolOutcome(text=text, is_error=bool(result.is_error))
+    return SessionToolset()
 
 
 def _model(model_url: str, k: int) -> Any:
@@ -131,7 +133,7 @@ class OurAgentOnSessionDriver(OurAgentDriver):
         from subagents.agents.open_agent import MCPOpenAgent
         from subagents.llm import create_llm_client
 
-        toolset = SessionToolset(self.session)
+        toolset = session_toolset(self.session)
         for k in self.k_values:
             self.agents[k] = MCPOpenAgent(
                 name="bench",
