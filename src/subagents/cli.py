@@ -155,13 +155,32 @@ def run(
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 5005,
     scripted: ScriptedOpt = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processes serving the port (more than 1 needs lock_store: redis).",
+        ),
+    ] = 1,
+    reuse_port: Annotated[bool, typer.Option(hidden=True)] = False,
 ) -> None:
     """Serve the project: REST channel, health and tracker endpoints."""
     root = _check_project(project)
     _setup_logging(log_level)
     script = _read_script(scripted) if scripted else None
+    if workers > 1:
+        from subagents.workers import check_workers_config, supervise
+
+        problem = check_workers_config(root, workers)
+        if problem:
+            raise _fail(problem)
+        child = ["run", "--project", str(root), "--host", host, "--port", str(port)]
+        child += ["--log-level", log_level, "--reuse-port"]
+        if scripted:
+            child += ["--scripted", str(scripted)]
+        raise typer.Exit(supervise(child, workers, host, port))
     try:
-        asyncio.run(_serve(root, host, port, script, log_level))
+        asyncio.run(_serve(root, host, port, script, log_level, reuse_port))
     except KeyboardInterrupt:
         pass
     except Exception as exc:
@@ -169,7 +188,12 @@ def run(
 
 
 async def _serve(
-    root: Path, host: str, port: int, script: ConversationScript | None, level: str
+    root: Path,
+    host: str,
+    port: int,
+    script: ConversationScript | None,
+    level: str,
+    reuse_port: bool = False,
 ) -> None:
     import uvicorn
 
@@ -187,7 +211,9 @@ async def _serve(
         # keeps that from killing us (SIGTERM) before the assistant below is closed.
         previous = {s: signal.signal(s, _noop_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            await server.serve()
+            await server.serve(sockets=[_shared_socket(host, port)] if reuse_port else None)
+        except OSError:
+            pass  # the shared socket could not bind; reported just below
         except SystemExit:
             pass  # uvicorn exits when it cannot bind; reported just below
         finally:
@@ -206,6 +232,23 @@ async def _serve(
 
 def _noop_signal(signum: int, frame: Any) -> None:
     return None
+
+
+def _shared_socket(host: str, port: int) -> Any:
+    """A listening socket several worker processes bind at once (the kernel balances)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 # --------------------------------------------------------------------------- shell
@@ -350,6 +393,8 @@ def validate(
     root = _check_project(project)
     _setup_logging("error")  # problems are printed below; keep log noise out of them
     problems = validate_project(root, connect=connect)
+    if connect and not any(p.severity == "error" for p in problems):
+        problems += _check_stores(root)
     errors = [p for p in problems if p.severity != "warning"]
     for problem in problems:
         out.print(str(problem), markup=False)
@@ -358,6 +403,108 @@ def validate(
         err.print(f"[red]{len(errors)} error(s)[/], {warnings} warning(s) in {root}")
         raise typer.Exit(1)
     out.print(f"[green]ok:[/] {root} is valid ({warnings} warning(s))")
+
+
+def _check_stores(root: Path) -> list[Any]:
+    """``--connect``: reach the tracker store, lock store and broker endpoints.yml names."""
+    from subagents.config.loader import load_project
+    from subagents.config.secrets import redact, secret_values
+    from subagents.errors import ConfigProblem
+    from subagents.stores.check import check_endpoint_stores
+
+    project = load_project(root)
+    found = asyncio.run(check_endpoint_stores(project.endpoints, root))
+    secrets = secret_values(project.secrets)
+    return [
+        ConfigProblem(
+            "endpoints.yml",
+            None,
+            redact(f"{'.'.join(path)}: {message}", secrets),
+            ".".join(path),
+            severity,
+        )
+        for path, severity, message in found
+    ]
+
+
+# --------------------------------------------------------------------------- copy-store
+
+
+@app.command("copy-store")
+def copy_store(
+    to: Annotated[
+        Path,
+        typer.Option(
+            "--to", help="An endpoints.yml whose tracker_store receives the conversations."
+        ),
+    ],
+    project: ProjectOpt = Path("."),
+    source: Annotated[
+        Path | None,
+        typer.Option("--from", help="The endpoints.yml to copy from (default: the project's)."),
+    ] = None,
+) -> None:
+    """Copy every conversation from one tracker store to another (e.g. SQLite to PostgreSQL).
+
+    Conversations the target already has are left alone, so the copy can be run again.
+    """
+    root = _check_project(project)
+    _setup_logging("warning")
+    source_cfg = _tracker_store_of(source or root / "endpoints.yml", root)
+    target_cfg = _tracker_store_of(to, root)
+    try:
+        report = asyncio.run(_copy(source_cfg, target_cfg, root))
+    except Exception as exc:
+        raise _startup_error(exc) from None
+    out.print(
+        f"Copied {_plural(report.copied, 'conversation')} ({_plural(report.events, 'event')})"
+        f"; {len(report.skipped)} already in the target were left as they are."
+    )
+
+
+def _tracker_store_of(path: Path, root: Path) -> Any:
+    """The ``tracker_store`` of one endpoints file (``${VAR}`` resolved, errors named)."""
+    import os
+
+    from subagents.config.models import EndpointsConfig
+    from subagents.config.secrets import ENDPOINTS_SECRET_PATHS, register_log_secrets
+    from subagents.config.source import Problems, read_yaml, validate_model
+
+    if not path.is_file():
+        raise _fail(f"{path} does not exist (give an endpoints.yml with a tracker_store)")
+    problems = Problems()
+    secrets: set[str] = set()
+    src = read_yaml(
+        path,
+        str(path),
+        problems,
+        env=os.environ,
+        secret_paths=ENDPOINTS_SECRET_PATHS,
+        secrets=secrets,
+    )
+    cfg = validate_model(EndpointsConfig, src, problems) if src is not None else None
+    register_log_secrets(secrets)
+    if cfg is None or problems.errors:
+        for problem in problems.items:
+            err.print(str(problem), markup=False)
+        raise _fail(f"{path} has errors")
+    return cfg.tracker_store
+
+
+async def _copy(source_cfg: Any, target_cfg: Any, root: Path) -> Any:
+    from subagents.stores import create_tracker_store, describe, open_store
+    from subagents.stores.copy import copy_conversations
+
+    source = create_tracker_store(source_cfg, root)
+    target = create_tracker_store(target_cfg, root)
+    try:
+        await open_store(source)
+        await open_store(target)
+        out.print(f"Copying from {describe(source)} to {describe(target)} ...")
+        return await copy_conversations(source, target)
+    finally:
+        await source.aclose()
+        await target.aclose()
 
 
 # --------------------------------------------------------------------------- actions

@@ -39,6 +39,9 @@ MUST_USE_VARIABLE: tuple[PathT, ...] = (
     ("mcp_servers", "*", "api_key"),
     ("mcp_servers", "*", "oauth", "client_secret"),
     ("action_endpoint", "token"),
+    ("tracker_store", "password"),
+    ("lock_store", "password"),
+    ("event_broker", "password"),
 )
 """Fields where a literal value is an error (``use ${VAR}``)."""
 

@@ -213,8 +213,8 @@ class Assistant:
             lease.check()  # another replica may own the conversation now: do not save
             saved_state, events = self._redacted(state, turn.events)
             await self.store.save(conversation_id, saved_state, events)
-            if self.broker is not None:
-                self.broker.publish(conversation_id, events)
+            if self.broker is not None:  # under the lock: commit order across replicas
+                await self.broker.publish(conversation_id, events)
         return turn
 
     async def _refuse(

@@ -1,9 +1,13 @@
 """Event brokers: every event of a committed turn, published once, in order.
 
 ``event_broker: {type: pika, ...}`` in endpoints.yml publishes to RabbitMQ (aio-pika).
-:meth:`PikaEventBroker.publish` never blocks a turn and never fails one: events go into a
-bounded in-memory buffer that ONE sender task drains in order, so the order of events of
-a conversation (of every conversation) on the queues is the order turns committed.
+:meth:`PikaEventBroker.publish` never fails a turn and never blocks it for long: events go
+into a bounded in-memory buffer that ONE sender task drains in order, and ``publish``
+waits (at most ``publish_timeout``, and only while RabbitMQ is connected) until they are
+confirmed. The assistant publishes while it still holds the conversation's lock, so the
+events of one conversation reach the queues in commit order even when its turns move
+between replicas; only while RabbitMQ is unreachable can a conversation's events from two
+replicas overtake each other (each replica still keeps its own order).
 
 Each message is one event in the Rasa event JSON the tracker endpoint returns, plus
 ``sender_id``; its AMQP ``message_id`` is ``<sender_id>:<uuid>`` and stays the same when
@@ -41,8 +45,8 @@ _BATCH = 200
 class EventBroker(Protocol):
     """Publishes the events of committed turns."""
 
-    def publish(self, conversation_id: str, events: list[dict[str, Any]]) -> None:
-        """Queue the events of one committed turn; never blocks, never raises."""
+    async def publish(self, conversation_id: str, events: list[dict[str, Any]]) -> None:
+        """Hand over the events of one committed turn; never raises, waits boundedly."""
         ...
 
     async def ping(self) -> None:
@@ -81,16 +85,25 @@ class PikaEventBroker:
     """Publishes to RabbitMQ from a bounded buffer (see the module docstring)."""
 
     def __init__(
-        self, cfg: EventBrokerConfig, *, flush_timeout: float = 5.0, backoff_max: float = 5.0
+        self,
+        cfg: EventBrokerConfig,
+        *,
+        flush_timeout: float = 5.0,
+        publish_timeout: float = 2.0,
+        backoff_max: float = 5.0,
     ) -> None:
         self.cfg = cfg
         self.where = f"event broker pika {broker_where(cfg)}"
         self.exchange_name = cfg.exchange_name or DEFAULT_EXCHANGE
         self.flush_timeout = flush_timeout
+        self.publish_timeout = publish_timeout
         self.dropped = 0
         self.published = 0
         self._backoff_max = backoff_max
         self._buffer: deque[tuple[str, bytes]] = deque()
+        self._queued = 0  # events ever buffered
+        self._done = 0  # events ever confirmed or dropped (all before them are too)
+        self._progress = asyncio.Condition()
         self._wake = asyncio.Event()
         self._connected = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
@@ -105,11 +118,24 @@ class PikaEventBroker:
         if not self._connected.is_set():
             logger.warning("broker.unreachable", extra={"where": self.where})
 
-    def publish(self, conversation_id: str, events: list[dict[str, Any]]) -> None:
+    async def publish(self, conversation_id: str, events: list[dict[str, Any]]) -> None:
+        self.enqueue(conversation_id, events)
+        if not self._connected.is_set():
+            return  # RabbitMQ is away: the turn goes on, the sender re-sends later
+        mark = self._queued
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.publish_timeout), self._progress:
+                await self._progress.wait_for(
+                    lambda: self._done >= mark or not self._connected.is_set()
+                )
+
+    def enqueue(self, conversation_id: str, events: list[dict[str, Any]]) -> None:
+        """Buffer the events of one committed turn without waiting."""
         for event in events:
             body = json.dumps({**event, "sender_id": conversation_id}, ensure_ascii=False)
             if len(self._buffer) >= self.cfg.max_buffer:
                 self._buffer.popleft()
+                self._done += 1
                 self.dropped += 1
                 if self.dropped == 1 or self.dropped % 1000 == 0:
                     logger.error(
@@ -117,6 +143,7 @@ class PikaEventBroker:
                         extra={"where": self.where, "count": self.dropped},
                     )
             self._buffer.append((f"{conversation_id}:{uuid.uuid4().hex}", body.encode()))
+            self._queued += 1
         self._wake.set()
 
     @property
@@ -134,6 +161,7 @@ class PikaEventBroker:
                 raise
             except Exception as exc:
                 self._connected.clear()
+                await self._notify()
                 logger.warning(
                     "broker.disconnected",
                     extra={
@@ -188,7 +216,13 @@ class PikaEventBroker:
                 sent = {mid for mid, _ in batch}
                 while self._buffer and self._buffer[0][0] in sent:
                     self._buffer.popleft()
+                    self._done += 1
                 self.published += len(batch)
+                await self._notify()
+
+    async def _notify(self) -> None:
+        async with self._progress:
+            self._progress.notify_all()
 
     async def ping(self) -> None:
         """Raise StoreUnavailable unless connected to RabbitMQ."""

@@ -234,6 +234,22 @@ class PostgresTrackerStore:
         )
         return [r[0] for r in rows]
 
+    async def schema_status(self) -> tuple[int, int]:
+        """``(found, supported)`` schema versions, without creating or migrating anything."""
+        import asyncpg
+
+        async def read() -> int:
+            conn = await asyncpg.connect(postgres_dsn(self.cfg), timeout=self.cfg.timeout)
+            try:
+                exists = await conn.fetchval("SELECT to_regclass('subagents_schema')")
+                if exists is None:
+                    return 0
+                return int(await conn.fetchval("SELECT max(version) FROM subagents_schema") or 0)
+            finally:
+                await conn.close()
+
+        return await self._guard(read), SCHEMA_VERSION
+
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the server answers (readiness checks)."""
         await self._query("fetchval", "SELECT 1", retry=True)

@@ -154,6 +154,11 @@ class RedisTrackerStore:
         ids = await self._call(lambda: self._redis.zrange(key, 0, -1))
         return sorted(i.decode() if isinstance(i, bytes) else str(i) for i in ids)
 
+    async def schema_status(self) -> tuple[int, int]:
+        """``(found, supported)`` schema versions, without writing anything."""
+        raw = await guard_redis(self.where, self._redis.get(f"{self.prefix}schema_version"))
+        return int(raw or 0), SCHEMA_VERSION
+
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the server answers (readiness checks)."""
         await self._call(self._redis.ping)
