@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -159,3 +160,24 @@ async def test_a_lost_lock_is_reported_before_saving(redis_locks: list[RedisLock
 def test_create_lock_store_from_config() -> None:
     assert isinstance(create_lock_store(None), InMemoryLockStore)
     assert isinstance(create_lock_store(LockStoreConfig(type="Redis")), RedisLockStore)
+
+
+async def test_a_message_that_waits_too_long_is_answered_busy(tmp_path: Path) -> None:
+    from cluster import endpoints_yml, write_project
+
+    from subagents.dialogue.assistant import Assistant
+
+    stores = "tracker_store: {type: memory}\nlock_store: {type: in_memory, wait_timeout: 0.2}"
+    root = write_project(tmp_path / "p", endpoints_yml("http://127.0.0.1:9/v1", tracker=stores))
+    assistant = await Assistant.load(root)
+    try:
+        await assistant.ping_stores()
+        async with assistant._locks.hold("c"):  # a turn of "c" that takes too long
+            reply = await assistant.handle_message("c", "/count")
+        assert [m["text"] for m in reply] == [
+            "I'm still working on your previous message. Please try again in a moment."
+        ]
+        assert (await assistant.get_tracker("c"))["events"] == []  # not handled, not saved
+        assert [m["text"] for m in await assistant.handle_message("c", "/count")] == ["n=1 i=None"]
+    finally:
+        await assistant.aclose()

@@ -287,6 +287,16 @@ class Assistant:
             "events": events,
         }
 
+    async def ping_stores(self) -> None:
+        """Raise :class:`~subagents.errors.StoreUnavailable` naming the tracker store, lock
+        store or event broker that cannot be reached (for readiness checks)."""
+        from subagents.stores import ping_store
+
+        await ping_store(self.store)
+        await ping_store(self._locks)
+        if self.broker is not None:
+            await ping_store(self.broker)
+
     async def aclose(self) -> None:
         """Close MCP connections, the executor, the router's client and the store."""
         if self._closed:

@@ -174,11 +174,14 @@ class PostgresTrackerStore:
             return await asyncio.wait_for(fn(), self.cfg.timeout * 2)
         except SchemaVersionError:
             raise
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            if self._pool is not None:
-                # Connections from before a server restart are dead: replace them all
-                # instead of failing one turn per stale connection.
-                self._pool.expire_connections()
+        except (
+            OSError,
+            TimeoutError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,
+        ) as exc:
+            # The pool drops a connection that failed; the next acquire opens a new one.
             raise StoreUnavailable(
                 f"tracker store postgresql {self.where} failed: {type(exc).__name__}: {exc}"
             ) from exc
