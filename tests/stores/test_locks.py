@@ -124,16 +124,19 @@ async def test_a_dead_holders_lock_expires_within_its_lifetime(
 async def test_a_long_turn_keeps_its_lock_by_renewal(redis_locks: list[RedisLockStore]) -> None:
     a, b, _ = redis_locks
     order: list[str] = []
+    entered = asyncio.Event()
 
     async def long_turn() -> None:
         async with a.hold("c") as lease:
             order.append("a-in")
-            await asyncio.sleep(3.2)  # twice the lifetime
+            entered.set()
+            await asyncio.sleep(4.0)  # longer than twice the lifetime (1.5 s)
             lease.check()  # still ours
             order.append("a-out")
 
     task = asyncio.create_task(long_turn())
-    await asyncio.sleep(0.1)
+    await entered.wait()
+    await asyncio.sleep(3.3)  # a newcomer after every idle expiry would have passed
     async with b.hold("c"):
         order.append("b-in")
     await task

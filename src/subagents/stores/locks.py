@@ -80,7 +80,8 @@ class InMemoryLockStore:
         self._locks[conversation_id] = (lock, users + 1)
         try:
             try:
-                await asyncio.wait_for(lock.acquire(), self.wait_timeout)
+                async with asyncio.timeout(self.wait_timeout):  # no task: cheap when free
+                    await lock.acquire()
             except TimeoutError:
                 raise ConversationBusy(
                     f"conversation {conversation_id!r} was busy for {self.wait_timeout:g}s"

@@ -161,9 +161,13 @@ class RedisLockStore:
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for lease in leases:
-                        _, tickets = self._keys(lease.conversation_id)
+                        (queue, seq), tickets = self._keys(lease.conversation_id)
                         pipe.pexpire(f"{tickets}{lease.ticket}", self._lifetime_ms)
-                    results = await pipe.execute()
+                        # The queue and counter must outlive a turn longer than their idle
+                        # expiry, or a newcomer would restart the tickets and get in.
+                        pipe.pexpire(queue, self._idle_ms)
+                        pipe.pexpire(seq, self._idle_ms)
+                    results = (await pipe.execute())[::3]
             except Exception as exc:  # Redis down: leases go stale after lock_lifetime
                 logger.warning("lock.renew.failed", extra={"error": f"{type(exc).__name__}"})
                 continue
