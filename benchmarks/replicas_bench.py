@@ -23,7 +23,6 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -72,6 +71,19 @@ def serve(root: Path, *args: str) -> tuple[Child, str]:
     return child, url
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and its live descendants (``--workers`` children)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return total
+    return total + sum(cpu_seconds(int(k)) for k in kids)
+
+
 async def drive(urls: list[str], seconds: float, concurrency: int) -> dict[str, float]:
     """Closed-loop load: ``concurrency`` conversations, each one turn at a time."""
     latencies: list[float] = []
@@ -95,13 +107,17 @@ async def drive(urls: list[str], seconds: float, concurrency: int) -> dict[str, 
                 errors += 1
 
     async with httpx.AsyncClient(limits=limits, timeout=30) as http:
-        await asyncio.gather(*(conversation(k, http) for k in range(concurrency // 4)))  # warm
+        stop_at = time.perf_counter() + 1.0  # warm-up: connections, first loads
+        await asyncio.gather(*(conversation(k, http) for k in range(concurrency // 4)))
+        warm = len(latencies)
         stop_at = time.perf_counter() + seconds
-        latencies.clear()
         started = time.perf_counter()
         await asyncio.gather(*(conversation(k, http) for k in range(concurrency)))
         elapsed = time.perf_counter() - started
+    all_turns = len(latencies)
+    del latencies[:warm]
     return {
+        "turns": all_turns,  # CPU is measured over the warm-up too
         "turns_s": len(latencies) / elapsed,
         "p50_ms": percentile(latencies, 50) * 1000,
         "p95_ms": percentile(latencies, 95) * 1000,
@@ -153,7 +169,13 @@ async def run_all(seconds: float, concurrency: int) -> list[tuple[str, dict[str,
                 root = write_project(Path(tmp) / f"p{i}", stores)
                 servers = [serve(root, *args) for _ in range(replicas)]
                 try:
+                    if args:  # --workers: wait until every worker has loaded and listens
+                        await asyncio.sleep(5)
+                    cpu = sum(cpu_seconds(c.pid) for c, _ in servers)
                     figures = await drive([u for _, u in servers], seconds, concurrency)
+                    cpu = sum(cpu_seconds(c.pid) for c, _ in servers) - cpu
+                    turns = figures.pop("turns")
+                    figures["cpu_ms_per_turn"] = cpu / turns * 1000
                 finally:
                     for child, _ in servers:
                         child.stop()
@@ -174,15 +196,25 @@ def main() -> None:
     results = asyncio.run(run_all(opts.seconds, opts.concurrency))
     locks = asyncio.run(lock_overhead())
     base = results[0][1]["turns_s"]
-    print(f"load average before: {load[0]:.1f}; nproc {os.cpu_count()}; "
-          f"concurrency {opts.concurrency}; {opts.seconds:g} s per configuration\n")
-    print("| configuration | turns/s | vs 1 process SQLite | p50 ms | p95 ms | errors |")
-    print("|---|---|---|---|---|---|")
+    print(
+        f"load average before: {load[0]:.1f}; nproc {os.cpu_count()}; "
+        f"concurrency {opts.concurrency}; {opts.seconds:g} s per configuration\n"
+    )
+    print(
+        "| configuration | turns/s | vs 1 process SQLite | p50 ms | p95 ms | server CPU ms/turn"
+        " | errors |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for name, f in results:
-        print(f"| {name} | {f['turns_s']:.0f} | {f['turns_s'] / base:.2f}× | "
-              f"{f['p50_ms']:.1f} | {f['p95_ms']:.1f} | {f['errors']:.0f} |")
-    print(f"\nlock acquire + release, uncontended: in_memory {locks['in_memory']:.1f} µs, "
-          f"redis {locks['redis']:.0f} µs")
+        print(
+            f"| {name} | {f['turns_s']:.0f} | {f['turns_s'] / base:.2f}× | "
+            f"{f['p50_ms']:.1f} | {f['p95_ms']:.1f} | {f['cpu_ms_per_turn']:.2f} | "
+            f"{f['errors']:.0f} |"
+        )
+    print(
+        f"\nlock acquire + release, uncontended: in_memory {locks['in_memory']:.1f} µs, "
+        f"redis {locks['redis']:.0f} µs"
+    )
     subprocess.run(["uptime"], check=False)
 
 
