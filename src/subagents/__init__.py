@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 # Resolved lazily (PEP 562) so that importing the schemas does not pull in the loop,
 # the MCP SDK or the dialogue engine.
 _LAZY = {
+    "A2AAgent": "subagents.agents.a2a",
     "MCPOpenAgent": "subagents.agents.open_agent",
     "MCPTaskAgent": "subagents.agents.task_agent",
     "Assistant": "subagents.dialogue.assistant",
@@ -28,6 +29,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from subagents.agents.a2a import A2AAgent
     from subagents.agents.loader import load_agents
     from subagents.agents.open_agent import MCPOpenAgent
     from subagents.agents.task_agent import MCPTaskAgent
@@ -44,6 +46,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "A2AAgent",
     "AgentInput",
     "AgentOutput",
     "AgentStatus",

@@ -66,7 +66,7 @@ def test_class_that_is_not_an_agent(tmp_path: Path) -> None:
     error = check_agent_module(tmp_path, f"{name}.NotAnAgent")
 
     assert error is not None
-    assert "not a subclass of MCPOpenAgent or MCPTaskAgent" in error
+    assert "not a subclass of MCPOpenAgent, MCPTaskAgent or A2AAgent" in error
 
 
 def test_missing_class_and_missing_module(tmp_path: Path) -> None:

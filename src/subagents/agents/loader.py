@@ -26,6 +26,7 @@ from subagents.tools.base import FilteredToolset, Toolset
 from subagents.tools.redacting import RedactingToolset
 
 if TYPE_CHECKING:
+    from subagents.agents.a2a import A2AAgent
     from subagents.config.loader import LoadedAgent, Project
     from subagents.config.models import MCPServerConfig
     from subagents.mcp import MCPManager
@@ -50,6 +51,7 @@ class AgentRegistry:
         self._classes: dict[str, type[ReActAgent] | None] = {}
         self._open: dict[str, ReActAgent] = {}
         self._task: dict[tuple[str, tuple[str, ...]], ReActAgent] = {}
+        self._remote: dict[str, A2AAgent] = {}
         self._started = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -71,6 +73,9 @@ class AgentRegistry:
             problems: list[ConfigProblem] = []
             for name, loaded in self.project.agents.items():
                 try:
+                    if loaded.config.agent.protocol == "A2A":
+                        self._remote[name] = await self._start_remote(loaded)
+                        continue
                     cls = self._classes[name] = self._agent_class(loaded)
                     if cls is not None and issubclass(cls, MCPTaskAgent):
                         continue  # built per exit_if by get()
@@ -97,6 +102,12 @@ class AgentRegistry:
             except Exception:  # closing must go on for the others
                 logger.warning("agents.llm.close_failed")
         self._llms.clear()
+        for remote in self._remote.values():
+            try:
+                await remote.aclose()
+            except Exception:  # closing must go on for the others
+                logger.warning("agents.a2a.close_failed")
+        self._remote.clear()
         if self._owns_mcp and self._mcp is not None:
             await self._mcp.aclose()
             self._mcp = None
@@ -112,12 +123,15 @@ class AgentRegistry:
 
     # ------------------------------------------------------------------ agents
 
-    def get(self, name: str, exit_if: Sequence[str] | None = None) -> ReActAgent:
-        """The agent ``name``: MCPOpenAgent without ``exit_if``, else an MCPTaskAgent."""
+    def get(self, name: str, exit_if: Sequence[str] | None = None) -> Any:
+        """The agent ``name``: MCPOpenAgent without ``exit_if``, else an MCPTaskAgent;
+        an :class:`~subagents.agents.a2a.A2AAgent` for ``protocol: A2A``."""
         loaded = self.project.agents.get(name)
         if loaded is None:
             known = ", ".join(sorted(self.project.agents)) or "none"
             raise ConfigError(f"unknown agent '{name}' (known agents: {known})", field="call")
+        if loaded.config.agent.protocol == "A2A":
+            return self._get_remote(loaded, exit_if)
         if not exit_if:
             agent = self._open.get(name)
             if agent is None:
@@ -129,7 +143,7 @@ class AgentRegistry:
             task = self._task[key] = self._build(loaded, list(exit_if))
         return task
 
-    async def prepare_call(self, name: str, exit_if: Sequence[str] | None = None) -> ReActAgent:
+    async def prepare_call(self, name: str, exit_if: Sequence[str] | None = None) -> Any:
         """:meth:`get` the agent and prepare it (list tools, build the payload) now.
 
         Used at load for every flow ``call:`` step, so a clash between a ``set_slot_*``
@@ -138,6 +152,60 @@ class AgentRegistry:
         agent = self.get(name, exit_if)
         await agent.prepare()
         return agent
+
+    def _get_remote(self, loaded: LoadedAgent, exit_if: Sequence[str] | None) -> A2AAgent:
+        file = _relative(loaded.file, self.project.root)
+        if exit_if:
+            raise ConfigError(
+                f"{file}: agent '{loaded.name}' is an A2A agent and decides itself when it is"
+                " done; exit_if works only with ReAct sub agents: remove it from the call",
+                file=file,
+                field="exit_if",
+            )
+        agent = self._remote.get(loaded.name)
+        if agent is None:
+            agent = self._remote[loaded.name] = self._build_remote(loaded)
+        return agent
+
+    async def _start_remote(self, loaded: LoadedAgent) -> A2AAgent:
+        agent = self._build_remote(loaded)
+        try:
+            await agent.prepare()
+        except BaseException:
+            await agent.aclose()
+            raise
+        return agent
+
+    def _build_remote(self, loaded: LoadedAgent) -> A2AAgent:
+        """The A2A agent of ``loaded`` (a2a-sdk is imported here, only when one exists)."""
+        from subagents.agents.a2a import A2AAgent
+
+        cfg = loaded.config.configuration
+        file = _relative(loaded.file, self.project.root)
+        cls: type[A2AAgent] = A2AAgent
+        if cfg.module:
+            custom: Any = self._agent_class(loaded)
+            if custom is None or not issubclass(custom, A2AAgent):
+                raise ConfigError(
+                    f"{file}: configuration.module: '{cfg.module}' is not an A2AAgent subclass",
+                    file=file,
+                    field="configuration.module",
+                )
+            cls = custom
+        return cls(
+            loaded.name,
+            loaded.config.agent.description,
+            agent_card=cfg.agent_card or "",
+            project_root=self.project.root,
+            agent_dir=loaded.dir,
+            auth=cfg.auth,
+            timeout=cfg.timeout,
+            max_retries=cfg.max_retries,
+            polling=cfg.polling,
+            streaming=cfg.streaming,
+            config=loaded.config,
+            config_file=file,
+        )
 
     def _build(self, loaded: LoadedAgent, exit_if: list[str] | None) -> ReActAgent:
         if loaded.name not in self._classes:
@@ -174,7 +242,7 @@ class AgentRegistry:
                 field="configuration.module",
             )
         task_cls = cls or MCPTaskAgent
-        return task_cls(  # type: ignore[call-arg]
+        return task_cls(
             loaded.name, description, exit_if=exit_if, slots=self.project.domain.slots, **kwargs
         )
 
@@ -186,7 +254,7 @@ class AgentRegistry:
 
         file = _relative(loaded.file, self.project.root)
         try:
-            return load_agent_class(self.project.root, module)  # type: ignore[return-value]
+            return load_agent_class(self.project.root, module)
         except AgentModuleError as exc:
             raise ConfigError(
                 f"{file}: configuration.module: {exc}", file=file, field="configuration.module"

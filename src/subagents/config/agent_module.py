@@ -48,14 +48,15 @@ def load_agent_class(project_root: str | Path, dotted_path: str) -> type:
     if cls is None:
         hint = _class_hint(module, class_name, root)
         raise AgentModuleError(f"module '{module_name}' has no class '{class_name}'{hint}")
+    from subagents.agents.a2a import A2AAgent
     from subagents.agents.open_agent import MCPOpenAgent
     from subagents.agents.task_agent import MCPTaskAgent
 
-    if not isinstance(cls, type) or not issubclass(cls, MCPOpenAgent | MCPTaskAgent):
+    if not isinstance(cls, type) or not issubclass(cls, MCPOpenAgent | MCPTaskAgent | A2AAgent):
         raise AgentModuleError(
-            f"'{dotted_path}' ({defined_at(cls, root)}) is not a subclass of MCPOpenAgent or"
-            " MCPTaskAgent; subclass subagents.MCPOpenAgent (general-purpose) or"
-            " subagents.MCPTaskAgent (task)"
+            f"'{dotted_path}' ({defined_at(cls, root)}) is not a subclass of MCPOpenAgent,"
+            " MCPTaskAgent or A2AAgent; subclass subagents.MCPOpenAgent (general-purpose),"
+            " subagents.MCPTaskAgent (task) or subagents.A2AAgent (protocol: A2A)"
         )
     return cls
 

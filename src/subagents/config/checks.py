@@ -80,7 +80,7 @@ def check_endpoints(src: SourceFile, cfg: EndpointsConfig, problems: Problems) -
     )
     for i, server in enumerate(cfg.mcp_servers):
         _check_mcp_server(src, i, server, problems)
-    _check_literal_secrets(src, problems)
+    check_literal_secrets(src, problems)
     _check_action_endpoint(src, cfg, problems)
     _check_tracker_store(src, cfg, problems)
 
@@ -139,7 +139,8 @@ def _check_mcp_server(src: SourceFile, i: int, s: MCPServerConfig, problems: Pro
             problems.warning(src, path, "literal credential in a header; use ${VAR}")
 
 
-def _check_literal_secrets(src: SourceFile, problems: Problems) -> None:
+def check_literal_secrets(src: SourceFile, problems: Problems) -> None:
+    """Secret fields written literally (not ``${VAR}``) are errors."""
     for path, value in _leaves(src.data, ()):
         if (
             isinstance(value, str)
@@ -265,10 +266,31 @@ def check_agent(src: SourceFile, cfg: AgentConfig, folder: Path, ctx: Context) -
             ("agent", "name"),
             "use letters, digits, '_', '-' and '.' only (flows call it by name)",
         )
+    if cfg.agent.protocol == "A2A":
+        from subagents.config.a2a_checks import check_a2a_agent
+
+        check_a2a_agent(src, cfg, folder, ctx)
+        if cfg.configuration.module:
+            _check_a2a_module(src, cfg.configuration.module, ctx)
+        return None
+    a2a_keys = {"agent_card", "auth", "polling", "streaming"}
+    if a2a_keys & cfg.configuration.model_fields_set:
+        from subagents.config.a2a_checks import check_react_only
+
+        check_react_only(src, cfg, ctx)
     _check_agent_llm(src, cfg, ctx)
     _check_agent_servers(src, cfg, ctx)
     if cfg.configuration.module:
-        ctx.agent_classes[name] = _check_module(src, cfg.configuration.module, ctx)
+        cls = _check_module(src, cfg.configuration.module, ctx)
+        if cls is not None and _is_a2a_class(cls):
+            ctx.problems.error(
+                src,
+                ("configuration", "module"),
+                f"'{cfg.configuration.module}' is an A2AAgent: set agent.protocol: A2A"
+                " (and configuration.agent_card), or subclass MCPOpenAgent / MCPTaskAgent",
+            )
+            cls = None
+        ctx.agent_classes[name] = cls
     for key in ("timeout", "max_retries", "max_iterations"):
         value = getattr(cfg.configuration, key)
         if value is not None and value <= 0 and not (key == "max_retries" and value == 0):
@@ -354,6 +376,27 @@ def _check_module(src: SourceFile, dotted: str, ctx: Context) -> type | None:
         message = f"cannot check '{dotted}': {type(exc).__name__}: {exc}"
     ctx.problems.error(src, ("configuration", "module"), message)
     return None
+
+
+def _is_a2a_class(cls: type) -> bool:
+    from subagents.agents.a2a import A2AAgent
+
+    return issubclass(cls, A2AAgent)
+
+
+def _check_a2a_module(src: SourceFile, dotted: str, ctx: Context) -> None:
+    cls = _check_module(src, dotted, ctx)
+    if cls is None:
+        return
+    from subagents.agents.a2a import A2AAgent
+
+    if not issubclass(cls, A2AAgent):
+        ctx.problems.error(
+            src,
+            ("configuration", "module"),
+            f"'{dotted}' is not an A2AAgent; an A2A agent's class must subclass"
+            " subagents.A2AAgent (override process_input / process_output)",
+        )
 
 
 def _read_template(src: SourceFile, ref: str, folder: Path, ctx: Context) -> str | None:

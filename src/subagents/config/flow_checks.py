@@ -149,7 +149,14 @@ class _FlowChecker:
                 )
             for j, text in enumerate(step.exit_if):
                 self.condition(text, (*path, "exit_if", j), self.label(step, path))
-        if agent is not None:
+        if agent is not None and agent.config.agent.protocol == "A2A":
+            if step.exit_if:
+                self.error(
+                    (*path, "exit_if"),
+                    f"agent '{name}' is an A2A agent: it decides itself when it is done;"
+                    " exit_if works only with ReAct sub agents (protocol: RASA): remove it",
+                )
+        elif agent is not None:
             self.check_agent_kind(name, step, path)
 
     def check_agent_kind(self, name: str, step: FlowStep, path: PathT) -> None:

@@ -208,10 +208,52 @@ class AgentLLMConfig(_Model):
     temperature: float | None = None
 
 
+AGENT_PROTOCOLS = ("RASA", "A2A")
+
+
 class AgentInfo(_Model):
     name: str
     protocol: str = "RASA"
+    """``RASA`` (a ReAct sub agent run here) or ``A2A`` (a remote agent); any case."""
     description: str = ""
+
+    @field_validator("protocol")
+    @classmethod
+    def _known_protocol(cls, value: str) -> str:
+        upper = value.strip().upper()
+        if upper not in AGENT_PROTOCOLS:
+            raise ValueError(
+                f"unknown protocol '{value}'; use RASA (a ReAct sub agent, the default) or"
+                " A2A (a remote agent reached through its agent card)"
+            )
+        return upper
+
+
+class A2AAuthConfig(_Model):
+    """``configuration.auth`` of an A2A agent: how requests to the remote agent authenticate.
+
+    ``api_key`` goes into ``header_name`` formatted with ``header_format`` (``{key}`` or
+    ``{api_key}``), by default ``Authorization: Bearer <key>`` as in Rasa.
+    """
+
+    headers: dict[str, str] = Field(default_factory=dict)
+    token: str | None = None
+    api_key: str | None = None
+    header_name: str = "Authorization"
+    header_format: str = "Bearer {key}"
+    oauth: OAuthConfig | None = None
+
+
+class A2APollingConfig(_Model):
+    """``configuration.polling``: how a task that is still running is polled (``tasks/get``).
+
+    The first poll waits ``initial_delay`` seconds, each next one twice as long up to
+    ``max_delay``; after ``max_wait`` seconds in all the run ends with ``fatal_error``.
+    """
+
+    initial_delay: float = 0.5
+    max_delay: float = 5.0
+    max_wait: float = 60.0
 
 
 class AgentConfiguration(_Model):
@@ -221,6 +263,13 @@ class AgentConfiguration(_Model):
     max_retries: int = 3
     max_iterations: int = 10
     module: str | None = None
+    # protocol: A2A
+    agent_card: str | None = None
+    """A2A: the remote agent's card, a URL or a JSON file (relative to the project)."""
+    auth: A2AAuthConfig | None = None
+    polling: A2APollingConfig | None = None
+    streaming: bool | None = None
+    """A2A: use ``message/stream`` when the card offers it (default: yes)."""
 
 
 class AgentMCPServerRef(_Model):

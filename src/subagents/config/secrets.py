@@ -31,7 +31,13 @@ ENDPOINTS_SECRET_PATHS: tuple[PathT, ...] = (
 )
 """Secret fields of endpoints.yml (``"*"`` = any key or index)."""
 
-AGENT_SECRET_PATHS: tuple[PathT, ...] = (("configuration", "llm", "api_key"),)
+AGENT_SECRET_PATHS: tuple[PathT, ...] = (
+    ("configuration", "llm", "api_key"),
+    ("configuration", "auth", "token"),
+    ("configuration", "auth", "api_key"),
+    ("configuration", "auth", "oauth", "client_secret"),
+    ("configuration", "auth", "headers", "*"),
+)
 """Secret fields of sub_agents/*/config.yml."""
 
 MUST_USE_VARIABLE: tuple[PathT, ...] = (
@@ -42,6 +48,9 @@ MUST_USE_VARIABLE: tuple[PathT, ...] = (
     ("tracker_store", "password"),
     ("lock_store", "password"),
     ("event_broker", "password"),
+    ("configuration", "auth", "token"),
+    ("configuration", "auth", "api_key"),
+    ("configuration", "auth", "oauth", "client_secret"),
 )
 """Fields where a literal value is an error (``use ${VAR}``)."""
 
