@@ -38,6 +38,13 @@ ProjectOpt = Annotated[
     Path,
     typer.Option("--project", "-p", help="Project directory.", file_okay=False),
 ]
+PublicUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--public-url",
+        help="Base URL the A2A agent cards name (default: http://HOST:PORT).",
+    ),
+]
 ScriptedOpt = Annotated[
     Path | None,
     typer.Option(
@@ -163,11 +170,16 @@ def run(
         ),
     ] = 1,
     reuse_port: Annotated[bool, typer.Option(hidden=True)] = False,
+    a2a: Annotated[
+        bool, typer.Option("--a2a", help="Also serve the project's agents over A2A (/a2a).")
+    ] = False,
+    public_url: PublicUrlOpt = None,
 ) -> None:
     """Serve the project: REST channel, health and tracker endpoints."""
     root = _check_project(project)
     _setup_logging(log_level)
     script = _read_script(scripted) if scripted else None
+    a2a_url = (public_url or f"http://{host}:{port}") if a2a else None
     if workers > 1:
         from subagents.workers import check_workers_config, supervise
 
@@ -178,9 +190,11 @@ def run(
         child += ["--log-level", log_level, "--reuse-port"]
         if scripted:
             child += ["--scripted", str(scripted)]
+        if a2a_url:
+            child += ["--a2a", "--public-url", a2a_url]
         raise typer.Exit(supervise(child, workers, host, port))
     try:
-        asyncio.run(_serve(root, host, port, script, log_level, reuse_port))
+        asyncio.run(_serve(root, host, port, script, log_level, reuse_port, a2a_url))
     except KeyboardInterrupt:
         pass
     except Exception as exc:
@@ -194,40 +208,134 @@ async def _serve(
     script: ConversationScript | None,
     level: str,
     reuse_port: bool = False,
+    a2a_url: str | None = None,
 ) -> None:
-    import uvicorn
-
     from subagents.server import create_app, open_assistant
 
     scenario = script.path if script else None
     async with open_assistant(root, scenario=scenario) as (assistant, model):
         if script and model:
             watch_scripted_replies(script, model, lambda p: _print_warnings([p]))
-        config = uvicorn.Config(
-            create_app(assistant), host=host, port=port, log_level=level.lower(), lifespan="on"
-        )
-        server = uvicorn.Server(config)
-        # uvicorn re-raises the signal that stopped it once it is done; a no-op handler
-        # keeps that from killing us (SIGTERM) before the assistant below is closed.
-        previous = {s: signal.signal(s, _noop_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            await server.serve(sockets=[_shared_socket(host, port)] if reuse_port else None)
-        except OSError:
-            pass  # the shared socket could not bind; reported just below
-        except SystemExit:
-            pass  # uvicorn exits when it cannot bind; reported just below
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        if not server.started:
-            raise _fail(
-                f"could not serve on {host}:{port}: the address is in use or not allowed "
-                "(pick another with --port, or stop what is using it)"
-            )
+        app = create_app(assistant, a2a_url=a2a_url)
+        if a2a_url:
+            out.print(f"[dim]A2A agents: {a2a_url}/a2a[/]", markup=True)
+        await _uvicorn(app, host, port, level, reuse_port)
         unused = _unused_message(script, model) if script and model else None
         if unused:
             _print_warnings([unused])
     logging.getLogger("subagents.cli").info("server.closed")
+
+
+async def _uvicorn(app: Any, host: str, port: int, level: str, reuse_port: bool = False) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM; a clear error when the port cannot be bound.
+
+    ``reuse_port``: serve a socket shared with the other ``--workers`` (SO_REUSEPORT).
+    """
+    import uvicorn
+
+    config = uvicorn.Config(app, host=host, port=port, log_level=level.lower(), lifespan="on")
+    server = uvicorn.Server(config)
+    # uvicorn re-raises the signal that stopped it once it is done; a no-op handler
+    # keeps that from killing us (SIGTERM) before the assistant below is closed.
+    previous = {s: signal.signal(s, _noop_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        await server.serve(sockets=[_shared_socket(host, port)] if reuse_port else None)
+    except OSError:
+        pass  # the shared socket could not bind; reported just below
+    except SystemExit:
+        pass  # uvicorn exits when it cannot bind; reported just below
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if not server.started:
+        raise _fail(
+            f"could not serve on {host}:{port}: the address is in use or not allowed "
+            "(pick another with --port, or stop what is using it)"
+        )
+
+
+# --------------------------------------------------------------------------- a2a, serve-mcp
+
+
+@app.command(name="a2a")
+def a2a_command(
+    project: ProjectOpt = Path("."),
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 5005,
+    public_url: PublicUrlOpt = None,
+    scripted: ScriptedOpt = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+) -> None:
+    """Serve each of the project's agents as an A2A agent (cards under /a2a)."""
+    root = _check_project(project)
+    _setup_logging(log_level)
+    script = _read_script(scripted) if scripted else None
+    url = public_url or f"http://{host}:{port}"
+    try:
+        asyncio.run(_serve_a2a(root, host, port, url, script, log_level))
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:
+        raise _startup_error(exc) from None
+
+
+async def _serve_a2a(
+    root: Path, host: str, port: int, url: str, script: ConversationScript | None, level: str
+) -> None:
+    from subagents.server import create_a2a_app, open_agents
+
+    async with open_agents(root, scenario=script.path if script else None) as registry:
+        app = create_a2a_app(registry, url)
+        out.print(f"[dim]A2A agents: {url}/a2a[/]", markup=True)
+        await _uvicorn(app, host, port, level)
+
+
+@app.command(name="serve-mcp")
+def serve_mcp(
+    project: ProjectOpt = Path("."),
+    transport: Annotated[
+        str, typer.Option(help="stdio (for Claude Desktop, Cursor...) or http (streamable).")
+    ] = "stdio",
+    host: Annotated[str, typer.Option(help="Interface to bind (http).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on (http).")] = 8000,
+    path: Annotated[str, typer.Option(help="URL path of the MCP endpoint (http).")] = "/mcp",
+    scripted: ScriptedOpt = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "warning",
+) -> None:
+    """Serve the project's agents as an MCP server: one tool per agent."""
+    if transport not in ("stdio", "http"):
+        raise _fail(f"--transport {transport!r} is not one of stdio, http")
+    root = _check_project(project)
+    _setup_logging(log_level)  # logs go to stderr: stdout carries the stdio protocol
+    script = _read_script(scripted) if scripted else None
+    try:
+        asyncio.run(_serve_mcp(root, transport, host, port, path, script, log_level))
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:
+        raise _startup_error(exc) from None
+
+
+async def _serve_mcp(
+    root: Path,
+    transport: str,
+    host: str,
+    port: int,
+    path: str,
+    script: ConversationScript | None,
+    level: str,
+) -> None:
+    from subagents.channels.agent_sessions import AgentSessions
+    from subagents.channels.mcp_server import build_mcp_server
+    from subagents.server import open_agents
+
+    async with open_agents(root, scenario=script.path if script else None) as registry:
+        server = build_mcp_server(AgentSessions(registry))
+        if transport == "stdio":
+            await server.run_stdio_async()
+            return
+        err.print(f"[dim]MCP server: http://{host}:{port}{path}[/]", markup=True)
+        await _uvicorn(server.streamable_http_app(streamable_http_path=path), host, port, level)
 
 
 def _noop_signal(signum: int, frame: Any) -> None:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from subagents.channels.rest import RestChannel
 
@@ -61,10 +61,17 @@ def _routes() -> list[Route]:
     ]
 
 
-def create_app(assistant: Assistant, *, close_assistant: bool = False) -> Starlette:
+def create_app(
+    assistant: Assistant,
+    *,
+    close_assistant: bool = False,
+    a2a_url: str | None = None,
+) -> Starlette:
     """The ASGI app serving ``assistant``.
 
     With ``close_assistant=True`` the app's shutdown awaits ``assistant.aclose()``.
+    ``a2a_url`` (the public base URL, such as ``http://127.0.0.1:5005``) also serves the
+    project's agents over A2A under ``/a2a`` (``subagents run --a2a``).
     """
 
     @contextlib.asynccontextmanager
@@ -76,7 +83,13 @@ def create_app(assistant: Assistant, *, close_assistant: bool = False) -> Starle
             if close_assistant:
                 await assistant.aclose()
 
-    app = Starlette(routes=_routes(), lifespan=lifespan)
+    routes: list[BaseRoute] = list(_routes())
+    if a2a_url is not None:
+        from subagents.channels.a2a_server import a2a_routes
+        from subagents.channels.agent_sessions import AgentSessions
+
+        routes += a2a_routes(AgentSessions(_registry(assistant)), a2a_url)
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.assistant = assistant
     app.state.rest = RestChannel(assistant)
     return app
@@ -106,6 +119,48 @@ def create_project_app(
             logger.info("server.stopping", extra={"project": str(root)})
 
     return Starlette(routes=_routes(), lifespan=lifespan)
+
+
+def create_a2a_app(registry: Any, a2a_url: str) -> Starlette:
+    """The ASGI app of ``subagents a2a``: ``GET /health`` and the agents of ``registry``
+    (a started agents registry) over A2A, their cards naming ``a2a_url``."""
+    from subagents.channels.a2a_server import a2a_routes
+    from subagents.channels.agent_sessions import AgentSessions
+
+    health = Route("/health", _health, methods=["GET"])
+    return Starlette(routes=[health, *a2a_routes(AgentSessions(registry), a2a_url)])
+
+
+def _registry(assistant: Assistant) -> Any:
+    """The assistant's agents registry (an empty one when the project has no agents)."""
+    if assistant.agents is not None:
+        return assistant.agents
+    from subagents.agents.loader import AgentRegistry
+
+    return AgentRegistry(assistant.project)
+
+
+@contextlib.asynccontextmanager
+async def open_agents(
+    project_root: str | Path, *, scenario: str | Path | None = None
+) -> AsyncIterator[Any]:
+    """Load and start only the project's agents (no flows, store or actions); yield the
+    registry. With ``scenario`` the scripted model serves every model, as for
+    :func:`open_assistant`."""
+    from subagents.agents.loader import load_agents
+    from subagents.config.loader import load_project
+
+    async with contextlib.AsyncExitStack() as stack:
+        project = load_project(Path(project_root))
+        if scenario is not None:
+            from subagents.channels.script import load_conversation_script
+            from subagents.testing import ScriptedModelServer, point_endpoints_at
+
+            script = load_conversation_script(scenario)
+            server = await stack.enter_async_context(ScriptedModelServer(script.model_steps))
+            project.endpoints = point_endpoints_at(project.endpoints, server.url)
+        registry = await stack.enter_async_context(load_agents(project))
+        yield registry
 
 
 @contextlib.asynccontextmanager

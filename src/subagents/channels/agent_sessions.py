@@ -67,6 +67,7 @@ class AgentSessions:
                 field="agent",
             )
         self._states: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._questions: dict[tuple[str, str], str | None] = {}
         project = getattr(registry, "project", None)
         self._secrets = secret_values(getattr(project, "secrets", None) or ())
 
@@ -74,9 +75,14 @@ class AgentSessions:
         """Whether ``session`` of ``agent`` waits for the caller's answer."""
         return (agent, session) in self._states
 
+    def last_question(self, agent: str, session: str) -> str | None:
+        """The question ``session`` of ``agent`` waits on (None if it does not wait)."""
+        return self._questions.get((agent, session))
+
     def forget(self, agent: str, session: str) -> None:
         """Drop what ``session`` of ``agent`` waited with."""
         self._states.pop((agent, session), None)
+        self._questions.pop((agent, session), None)
 
     async def send(
         self,
@@ -90,6 +96,7 @@ class AgentSessions:
         """Run ``agent`` on ``text`` for ``session`` (resuming it when it waits)."""
         key = (agent, session)
         state = self._states.pop(key, None)
+        self._questions.pop(key, None)
         runner = self.registry.get(agent)
         agent_input = AgentInput(
             id=conversation_id or session,
@@ -105,8 +112,10 @@ class AgentSessions:
             )
         if output.status == AgentStatus.INPUT_REQUIRED:
             self._states[key] = output.metadata.get("state")
+            self._questions[key] = output.response_message
             while len(self._states) > MAX_SESSIONS:
-                self._states.popitem(last=False)
+                old, _ = self._states.popitem(last=False)
+                self._questions.pop(old, None)
         if self._secrets:
             # What leaves the server must not carry a secret a tool or error echoed.
             if output.response_message:
