@@ -310,3 +310,51 @@ def test_exit_if_on_an_a2a_agent_is_a_load_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigErrors) as info:
         load_project(tmp_path)
     assert "exit_if works only with ReAct sub agents" in str(info.value)
+
+
+CUSTOM = """
+from subagents import A2AAgent
+
+
+class ShopAgent(A2AAgent):
+    async def process_input(self, input):
+        input.slots = []  # send no slots
+        return input
+
+    async def process_output(self, output):
+        for result in output.structured_results:
+            if result["type"] == "data":
+                price = result["result"]["price"]
+                output.events.append({"event": "slot", "name": "price", "value": price})
+        return output
+"""
+
+
+async def test_module_subclass_customises_input_and_output(tmp_path: Path) -> None:
+    async with shop_server() as shop:
+        root = client(tmp_path, shop.url, "  module: shop_agent.ShopAgent")
+        write(root, {"shop_agent.py": CUSTOM})
+        async with load_agents(root) as agents:
+            out = await run(agents.get("shop"), "price of boots")
+    assert type(agents.get("shop")).__name__ == "ShopAgent"
+    assert out.events == [{"event": "slot", "name": "price", "value": 42}]
+    assert len(shop.executor.received[0]["parts"]) == 1  # no slots data part
+
+
+def test_a2a_settings_on_a_react_agent_are_errors(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "sub_agents/helper/config.yml": """
+            agent:
+              name: helper
+            configuration:
+              agent_card: http://127.0.0.1:1/card.json
+            """
+        },
+    )
+    with pytest.raises(ConfigErrors) as info:
+        load_project(tmp_path)
+    assert "configuration.agent_card: only used by A2A agents; set agent.protocol: A2A" in str(
+        info.value
+    )

@@ -379,18 +379,17 @@ def _check_module(src: SourceFile, dotted: str, ctx: Context) -> type | None:
 
 
 def _is_a2a_class(cls: type) -> bool:
-    from subagents.agents.a2a import A2AAgent
-
-    return issubclass(cls, A2AAgent)
+    """Whether ``cls`` subclasses subagents.A2AAgent (by name: config sits below agents)."""
+    return any(
+        c.__name__ == "A2AAgent" and c.__module__ == "subagents.agents.a2a" for c in cls.__mro__
+    )
 
 
 def _check_a2a_module(src: SourceFile, dotted: str, ctx: Context) -> None:
     cls = _check_module(src, dotted, ctx)
     if cls is None:
         return
-    from subagents.agents.a2a import A2AAgent
-
-    if not issubclass(cls, A2AAgent):
+    if not _is_a2a_class(cls):
         ctx.problems.error(
             src,
             ("configuration", "module"),
