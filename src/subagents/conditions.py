@@ -34,19 +34,28 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from subagents.errors import SubagentsError
-
-if TYPE_CHECKING:
-    from subagents.config.models import SlotConfig
 
 __all__ = [
     "Condition",
     "ConditionSyntaxError",
+    "SlotTyping",
+    "as_number",
     "parse_condition",
     "parse_conditions",
+    "values_equal",
 ]
+
+
+class SlotTyping(Protocol):
+    """What the load-time check needs to know about a slot: its type's verdict on a
+    comparison (:class:`subagents.config.slots.Slot` and ``SlotConfig`` provide it)."""
+
+    def condition_problem(self, name: str, op: str, literal: Any) -> str | None:
+        """Why comparing slot ``name`` with ``literal`` by ``op`` can never make sense."""
+        ...
 
 
 class ConditionSyntaxError(SubagentsError, ValueError):
@@ -226,7 +235,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _as_number(value: Any) -> float | None:
+def as_number(value: Any) -> float | None:
     """The value as a number if it is one or is a string that cleanly parses as one."""
     if _is_number(value):
         return float(value)
@@ -238,13 +247,14 @@ def _as_number(value: Any) -> float | None:
     return None
 
 
-def _equal(a: Any, b: Any) -> bool:
+def values_equal(a: Any, b: Any) -> bool:
+    """Equality as the condition language sees it (``=``)."""
     if a is None or b is None:
         return a is None and b is None
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
     if _is_number(a) or _is_number(b):
-        na, nb = _as_number(a), _as_number(b)
+        na, nb = as_number(a), as_number(b)
         return na is not None and nb is not None and na == nb
     if type(a) is not type(b) and not (isinstance(a, str) and isinstance(b, str)):
         return bool(isinstance(a, list | tuple) and isinstance(b, list | tuple) and a == b)
@@ -264,7 +274,7 @@ def _ordered(op: str) -> Callable[[Any, Any], bool]:
             return cmp(a, b)
         if isinstance(a, bool) or isinstance(b, bool):
             return False
-        na, nb = _as_number(a), _as_number(b)
+        na, nb = as_number(a), as_number(b)
         if na is None or nb is None:
             return False
         return cmp(na, nb)
@@ -276,7 +286,7 @@ def _contains(a: Any, b: Any) -> bool:
     if isinstance(a, str):
         return isinstance(b, str) and b in a
     if isinstance(a, list | tuple | set | frozenset):
-        return any(_equal(item, b) for item in a)
+        return any(values_equal(item, b) for item in a)
     if isinstance(a, Mapping):
         return isinstance(b, str) and b in a
     return False
@@ -300,9 +310,9 @@ def _matcher(right: _Node) -> Callable[[Any, Any], bool]:
 
 def _operator(op: str, right: _Node) -> Callable[[Any, Any], bool]:
     if op == "=":
-        return _equal
+        return values_equal
     if op == "!=":
-        return lambda a, b: not _equal(a, b)
+        return lambda a, b: not values_equal(a, b)
     if op == "contains":
         return _contains
     if op == "matches":
@@ -469,7 +479,7 @@ class Condition:
         """The slots the condition reads, in no particular order."""
         return set(self._slots)
 
-    def check(self, slot_types: Mapping[str, SlotConfig]) -> list[str]:
+    def check(self, slot_types: Mapping[str, SlotTyping]) -> list[str]:
         """Load-time problems against the domain's slots (empty list when fine)."""
         problems: list[str] = []
         _check_node(self._root, slot_types, problems)
@@ -513,10 +523,8 @@ def parse_conditions(texts: Sequence[str]) -> Condition:
 
 # --------------------------------------------------------------------------- load-time checks
 
-_ORDERING = ("<", ">", "<=", ">=")
 
-
-def _check_node(node: _Node, slot_types: Mapping[str, SlotConfig], out: list[str]) -> None:
+def _check_node(node: _Node, slot_types: Mapping[str, SlotTyping], out: list[str]) -> None:
     if isinstance(node, _Slot):
         if node.name not in slot_types:
             out.append(_unknown_slot(node, slot_types))
@@ -526,24 +534,15 @@ def _check_node(node: _Node, slot_types: Mapping[str, SlotConfig], out: list[str
             if isinstance(side, _Slot) and isinstance(other, _Literal):
                 slot = slot_types.get(side.name)
                 if slot is not None:
-                    problem = _literal_problem(side.name, slot, node.op, other.value)
+                    # The slot's type owns which literals and operators make sense.
+                    problem = slot.condition_problem(side.name, node.op, other.value)
                     if problem:
                         out.append(problem)
     for child in node.children():
         _check_node(child, slot_types, out)
 
 
-def categorical_fix(value: Any, values: Sequence[Any]) -> str:
-    """What to do about a value a categorical slot does not have: the close value, or the
-    values to choose from, or adding it to the slot's ``values:``."""
-    names = [str(v) for v in values]
-    close = difflib.get_close_matches(str(value), names, n=1, cutoff=0.6)
-    guess = f"did you mean '{close[0]}'? " if close else ""
-    listed = ", ".join(names) if names else "(none declared)"
-    return f"{guess}use one of: {listed} (or add it to the slot's values: in domain.yml)"
-
-
-def _unknown_slot(node: _Slot, slot_types: Mapping[str, SlotConfig]) -> str:
+def _unknown_slot(node: _Slot, slot_types: Mapping[str, SlotTyping]) -> str:
     message = f"unknown slot '{node.name}'"
     close = difflib.get_close_matches(node.name, list(slot_types), n=1)
     if close:
@@ -553,40 +552,3 @@ def _unknown_slot(node: _Slot, slot_types: Mapping[str, SlotConfig]) -> str:
     else:
         message += " (declare it under slots: in domain.yml)"
     return message
-
-
-def _literal_problem(name: str, slot: SlotConfig, op: str, value: Any) -> str | None:
-    """Why comparing slot ``name`` with literal ``value`` by ``op`` can never make sense."""
-    kind = slot.type
-    shown = "null" if value is None else repr(value)
-    if op == "matches":
-        return (
-            None
-            if kind in ("text", "categorical", "any")
-            else (f"slot '{name}' is {kind}; 'matches' only applies to text slots")
-        )
-    if kind == "any" or (value is None and op in ("=", "!=")):
-        return None
-    if op == "contains":
-        if kind in ("list", "text"):
-            return None
-        return f"slot '{name}' is {kind}; 'contains' only applies to text and list slots"
-    if kind == "float":
-        if isinstance(value, bool) or _as_number(value) is None:
-            return f"slot '{name}' is float but is compared with {shown}; use a number"
-    elif kind == "bool":
-        if op in _ORDERING:
-            return f"slot '{name}' is bool; it cannot be ordered with '{op}'"
-        if not isinstance(value, bool):
-            return f"slot '{name}' is bool but is compared with {shown}; use true or false"
-    elif kind == "categorical":
-        values = slot.values or []
-        if op in ("=", "!=") and not any(_equal(v, value) for v in values):
-            return f"slot '{name}' is categorical and {shown} is not one of its values; " + (
-                categorical_fix(value, values)
-            )
-    elif kind == "list":
-        return f"slot '{name}' is a list; use 'contains' to test for an item"
-    elif kind == "text" and isinstance(value, bool):
-        return f"slot '{name}' is text but is compared with {shown}; quote the text"
-    return None

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from subagents.config.slots import SlotTypeName
+
 
 class AgentStatus(StrEnum):
     """How a run ended."""
@@ -24,11 +26,11 @@ class AgentStatus(StrEnum):
 
 
 class AgentInputSlot(BaseModel):
-    """A slot as the agent sees it."""
+    """A slot as the agent sees it (``type``: a slot type of domain.yml)."""
 
     name: str
     value: Any = None
-    type: str = "any"
+    type: SlotTypeName = "any"
     allowed_values: list[Any] | None = None
 
 

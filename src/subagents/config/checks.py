@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from subagents.conditions import categorical_fix
 from subagents.config.agent_module import AgentModuleError, load_agent_class
 from subagents.config.models import (
     AgentConfig,
@@ -24,6 +23,7 @@ from subagents.config.models import (
 )
 from subagents.config.salvage import DomainGaps
 from subagents.config.secrets import MUST_USE_VARIABLE
+from subagents.config.slots import SLOT_TYPES
 from subagents.config.source import PathT, Problems, SourceFile, path_matches
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -219,14 +219,15 @@ def check_domain(src: SourceFile, domain: DomainConfig, problems: Problems) -> N
     """Slot definitions: categorical values, initial values of the right type."""
     for name, slot in domain.slots.items():
         path: PathT = ("slots", name)
-        if slot.type == "categorical" and not slot.values:
+        has_values = SLOT_TYPES[slot.type].has_values
+        if has_values and not slot.values:
             problems.error(
                 src,
                 (*path, "values"),
                 f"categorical slot '{name}' has no values; add values: [a, b, ...]"
                 " or use type: text",
             )
-        if slot.values and slot.type != "categorical":
+        if slot.values and not has_values:
             problems.warning(src, (*path, "values"), f"ignored: slot '{name}' is {slot.type}")
         if slot.initial_value is not None:
             problem = slot_value_problem(name, slot, slot.initial_value)
@@ -236,22 +237,7 @@ def check_domain(src: SourceFile, domain: DomainConfig, problems: Problems) -> N
 
 def slot_value_problem(name: str, slot: SlotConfig, value: Any) -> str | None:
     """Why ``value`` cannot be stored in ``slot`` (None when it can)."""
-    if value is None or slot.type == "any":
-        return None
-    ok = {
-        "text": lambda v: isinstance(v, str | int | float) and not isinstance(v, bool),
-        "bool": lambda v: isinstance(v, bool),
-        "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-        "list": lambda v: isinstance(v, list),
-        "categorical": lambda v: v in (slot.values or []),
-    }[slot.type](value)
-    if ok:
-        return None
-    if slot.type == "categorical":
-        return f"{value!r} is not one of the values of slot '{name}'; " + categorical_fix(
-            value, slot.values or []
-        )
-    return f"{value!r} does not fit slot '{name}' of type {slot.type}"
+    return slot.slot(name).value_problem(value)
 
 
 # --------------------------------------------------------------------------- sub agents

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from subagents.config.slots import SLOT_TYPES, Slot, SlotTypeName
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -294,7 +296,9 @@ class AgentConfig(_Model):
 
 
 class SlotConfig(_Model):
-    type: Literal["text", "bool", "float", "categorical", "list", "any"] = "any"
+    """One slot of domain.yml; its type's rules live in :mod:`subagents.config.slots`."""
+
+    type: SlotTypeName = "any"
     values: list[Any] | None = None
     initial_value: Any = None
     influence_conversation: bool | None = None
@@ -304,13 +308,16 @@ class SlotConfig(_Model):
     def _coerce_initial_value(self) -> SlotConfig:
         """``initial_value: 0`` of a float slot is 0.0 (a number of a text slot, its text),
         as a value set at run time would be. Other mismatches are reported by the checks."""
-        value = self.initial_value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if self.type == "float":
-                self.initial_value = float(value)
-            elif self.type == "text":
-                self.initial_value = str(value)
+        self.initial_value = SLOT_TYPES[self.type].from_yaml(self.initial_value)
         return self
+
+    def slot(self, name: str) -> Slot:
+        """This declaration bound to its name: the slot the runtime holds."""
+        return Slot.of(name, self.type, self.values, self.initial_value)
+
+    def condition_problem(self, name: str, op: str, literal: Any) -> str | None:
+        """The slot type's verdict on a condition (:class:`~subagents.conditions.SlotTyping`)."""
+        return self.slot(name).condition_problem(name, op, literal)
 
 
 class ResponseVariation(_Model):

@@ -1,6 +1,7 @@
 """The domain at run time: typed slots and responses, compiled once at load.
 
-Slot values are coerced to the slot's type (:meth:`Domain.coerce`). Responses are
+Slot values are coerced to the slot's type (:meth:`Domain.coerce`, by the rules of
+:mod:`subagents.config.slots`). Responses are
 rendered with ``{slot_name}`` replaced by the slot's value (``None`` renders as an empty
 string; a name that is not a slot is left as written). Choosing a variation: variations
 whose ``condition`` holds win over unconditional ones; among the candidates one is picked
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from subagents.config.models import DomainConfig, ResponseVariation, SlotConfig
-from subagents.errors import SubagentsError
+from subagents.config.slots import Slot, SlotValueError
 
 DEFAULT_RESPONSES: dict[str, str] = {
     "utter_internal_error": "Sorry, something went wrong. Please try again.",
@@ -29,93 +30,7 @@ DEFAULT_RESPONSES: dict[str, str] = {
 }
 """Responses the runtime sends itself; a domain response of the same name overrides."""
 
-_TRUE = {"true", "yes", "y", "1", "on", "yep", "yeah", "sure", "ok", "okay"}
-_FALSE = {"false", "no", "n", "0", "off", "nope", "nah"}
 _VAR = re.compile(r"\{(\w+)\}")
-
-
-class SlotValueError(SubagentsError, ValueError):
-    """A value that does not fit a slot's type (message says why)."""
-
-
-@dataclass(frozen=True)
-class Slot:
-    """One typed slot."""
-
-    name: str
-    type: str
-    values: tuple[Any, ...] | None
-    initial_value: Any
-
-    def coerce(self, value: Any) -> Any:
-        """``value`` converted to this slot's type, or :class:`SlotValueError`.
-
-        ``None`` always resets the slot. text: any scalar as a string. float: numbers and
-        numeric strings. bool: booleans and yes/no words. categorical: one of the values,
-        matched case-insensitively (the declared spelling is stored). list: a list, or a
-        comma-separated string. any: unchanged.
-        """
-        if value is None or self.type == "any":
-            return value
-        return _COERCERS[self.type](self, value)
-
-
-def _coerce_text(slot: Slot, value: Any) -> Any:
-    if isinstance(value, dict | list):
-        raise SlotValueError(f"slot '{slot.name}' is text, got {type(value).__name__}")
-    return str(value).strip() if isinstance(value, str) else str(value)
-
-
-def _coerce_float(slot: Slot, value: Any) -> Any:
-    if isinstance(value, bool):
-        raise SlotValueError(f"slot '{slot.name}' is a number, got a boolean")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip().replace(",", "."))
-        except ValueError:
-            pass
-    raise SlotValueError(f"slot '{slot.name}' is a number, '{value}' is not")
-
-
-def _coerce_bool(slot: Slot, value: Any) -> Any:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower().rstrip(".!")
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise SlotValueError(f"slot '{slot.name}' is yes/no, '{value}' is neither")
-
-
-def _coerce_categorical(slot: Slot, value: Any) -> Any:
-    allowed = slot.values or ()
-    if value in allowed:
-        return value
-    text = str(value).strip().lower()
-    for candidate in allowed:
-        if str(candidate).lower() == text:
-            return candidate
-    raise SlotValueError(f"slot '{slot.name}' must be one of {list(allowed)}, '{value}' is not")
-
-
-def _coerce_list(slot: Slot, value: Any) -> Any:
-    if isinstance(value, list | tuple):
-        return list(value)
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    raise SlotValueError(f"slot '{slot.name}' is a list, got {type(value).__name__}")
-
-
-_COERCERS = {
-    "text": _coerce_text,
-    "float": _coerce_float,
-    "bool": _coerce_bool,
-    "categorical": _coerce_categorical,
-    "list": _coerce_list,
-}
 
 
 class _Template:
@@ -172,13 +87,7 @@ class Domain:
         self.config = config or DomainConfig()
         self.rng = random.Random(seed)
         self.slots: dict[str, Slot] = {
-            name: Slot(
-                name=name,
-                type=cfg.type,
-                values=tuple(cfg.values) if cfg.values is not None else None,
-                initial_value=cfg.initial_value,
-            )
-            for name, cfg in self.config.slots.items()
+            name: cfg.slot(name) for name, cfg in self.config.slots.items()
         }
         self._responses: dict[str, list[_Variation]] = {
             name: [_compile_variation(v) for v in variations]
@@ -196,7 +105,8 @@ class Domain:
         return self.config.slots.get(name)
 
     def coerce(self, name: str, value: Any) -> Any:
-        """``value`` converted for slot ``name``; unknown slots keep the value as is."""
+        """``value`` converted for slot ``name`` (lenient: :meth:`SlotType.coerce`), or
+        :class:`SlotValueError`; unknown slots keep the value as is."""
         slot = self.slots.get(name)
         return value if slot is None else slot.coerce(value)
 
@@ -270,3 +180,6 @@ def _render_button(button: Any, values: Mapping[str, Any]) -> Any:
     if isinstance(button, dict) and isinstance(button.get("title"), str):
         return {**button, "title": _Template(button["title"]).render(values)}
     return button
+
+
+__all__ = ["DEFAULT_RESPONSES", "Domain", "Slot", "SlotValueError"]

@@ -346,8 +346,8 @@ class DialogueEngine:
             AgentInputSlot(
                 name=name,
                 value=slots.get(name),
-                type=slot.type,
-                allowed_values=list(slot.values) if slot.values is not None else None,
+                type=slot.type.name,
+                allowed_values=list(slot.values) if slot.values or slot.type.has_values else None,
             )
             for name, slot in self.domain.slots.items()
         ]

@@ -10,12 +10,12 @@ order.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from subagents.config.models import SlotConfig
+from subagents.config.slots import Slot, SlotValueError
 from subagents.errors import ToolArgumentsError, UnknownToolError
 from subagents.tools.base import (
     ControlResult,
@@ -106,24 +106,14 @@ class TaskCompletedToolset(Toolset):
 
 def slot_tool_spec(slot: str, config: SlotConfig) -> ToolSpec:
     """The ``set_slot_<slot>`` definition for one slot, typed from its domain config."""
-    description = f"Set the slot '{slot}' to a specific value. The slot type is {config.type}."
-    value_schema: dict[str, Any]
-    if config.type == "bool":
-        value_schema = {"type": "boolean"}
-    elif config.type == "float":
-        value_schema = {"type": "number"}
-    elif config.type == "list":
-        value_schema = {"type": "array", "items": {"type": "string"}}
-    elif config.type == "categorical":
-        values = list(config.values or [])
-        description += f" The allowed values are: {values}."
-        value_schema = {"type": "string", "enum": [str(v) for v in values]}
-    else:  # text, any
-        value_schema = {"type": "string"}
-    value_schema["description"] = _SLOT_VALUE_DESCRIPTION
+    return _slot_spec(config.slot(slot))
+
+
+def _slot_spec(slot: Slot) -> ToolSpec:
+    value_schema = {**slot.value_schema(), "description": _SLOT_VALUE_DESCRIPTION}
     return ToolSpec(
-        name=SET_SLOT_PREFIX + slot,
-        description=description,
+        name=SET_SLOT_PREFIX + slot.name,
+        description=slot.type.tool_description(slot),
         input_schema={
             "type": "object",
             "properties": {"slot_value": value_schema},
@@ -137,92 +127,25 @@ def slot_tool_spec(slot: str, config: SlotConfig) -> ToolSpec:
 
 
 def coerce_slot_value(slot: str, config: SlotConfig, value: Any) -> Any:
-    """Coerce ``value`` to the slot type (DESIGN.md) or raise :class:`ValueError`.
+    """Convert a ``set_slot_<slot>`` argument strictly (DESIGN.md) or raise :class:`ValueError`.
 
     A value of the slot's JSON type is taken as is; a string that cleanly converts
     (``"42"`` for float, ``"true"`` for bool, a JSON array for list) is converted.
     """
-    kind = config.type
-    if kind == "any":
-        return value
-    if kind == "text":
-        if isinstance(value, str):
-            return value
-        raise ValueError(f"expected a string, got {_json_type(value)}")
-    if kind == "bool":
-        return _to_bool(value)
-    if kind == "float":
-        return _to_float(value)
-    if kind == "list":
-        return _to_list(value)
-    if kind == "categorical":
-        return _to_category(value, list(config.values or []))
-    raise ValueError(f"unsupported slot type '{kind}'")
-
-
-def _json_type(value: Any) -> str:
-    return "null" if value is None else type(value).__name__.replace("str", "string")
-
-
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    raise ValueError(f"expected a boolean (true or false), got {json.dumps(value)}")
-
-
-def _to_float(value: Any) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise ValueError(f"expected a number, got {json.dumps(value)}") from None
-    else:
-        raise ValueError(f"expected a number, got {json.dumps(value)}")
-    if not math.isfinite(number):
-        raise ValueError(f"expected a finite number, got {json.dumps(value)}")
-    return number
-
-
-def _to_list(value: Any) -> list[str]:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise ValueError("expected an array of strings, got a string") from None
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return list(value)
-    raise ValueError(f"expected an array of strings, got {json.dumps(value)[:100]}")
-
-
-def _to_category(value: Any, allowed: list[Any]) -> Any:
-    if not isinstance(value, str | int | float) or isinstance(value, bool):
-        raise ValueError(f"expected one of {allowed}, got {json.dumps(value)[:100]}")
-    text = str(value)
-    for candidate in allowed:
-        if str(candidate) == text:
-            return candidate
-    folded = text.strip().casefold()
-    for candidate in allowed:
-        if str(candidate).casefold() == folded:
-            return candidate
-    raise ValueError(f"{json.dumps(value)} is not one of the allowed values {allowed}")
+    return config.slot(slot).convert(value)
 
 
 class SetSlotToolset(Toolset):
     """``set_slot_<slot>`` tools for the slots named in a task agent's exit conditions."""
 
     def __init__(self, slots: Iterable[tuple[str, SlotConfig]]) -> None:
-        self._slots: dict[str, SlotConfig] = {}
+        self._slots: dict[str, Slot] = {}
         self._specs: list[ToolSpec] = []
         for name, config in slots:
             if name in self._slots:
                 continue
-            self._slots[name] = config
-            self._specs.append(slot_tool_spec(name, config))
+            self._slots[name] = config.slot(name)
+            self._specs.append(_slot_spec(self._slots[name]))
 
     @property
     def validates_arguments(self) -> bool:
@@ -235,13 +158,13 @@ class SetSlotToolset(Toolset):
         self, name: str, arguments: dict[str, Any], context: ToolContext | None = None
     ) -> ToolOutcome:
         slot = name[len(SET_SLOT_PREFIX) :] if name.startswith(SET_SLOT_PREFIX) else ""
-        config = self._slots.get(slot)
-        if config is None:
+        bound = self._slots.get(slot)
+        if bound is None:
             raise UnknownToolError(name, f"Tool '{name}' is not available to this agent.")
         raw = _only_key(name, arguments, "slot_value")
         try:
-            value = coerce_slot_value(slot, config, raw)
-        except ValueError as exc:
+            value = bound.convert(raw)
+        except SlotValueError as exc:
             raise ToolArgumentsError(name, f"invalid value for slot '{slot}': {exc}") from None
         return ToolOutcome(
             text=f"Slot '{slot}' set to {json.dumps(value, ensure_ascii=False)}.",
