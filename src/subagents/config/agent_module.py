@@ -61,6 +61,15 @@ def load_agent_class(project_root: str | Path, dotted_path: str) -> type:
     return cls
 
 
+def agent_kinds(cls: type) -> tuple[bool, bool]:
+    """Whether an agent class is general-purpose (MCPOpenAgent) and whether it is a task
+    agent (MCPTaskAgent)."""
+    from subagents.agents.open_agent import MCPOpenAgent
+    from subagents.agents.task_agent import MCPTaskAgent
+
+    return issubclass(cls, MCPOpenAgent), issubclass(cls, MCPTaskAgent)
+
+
 def defined_at(obj: object, project_root: str | Path | None = None) -> str:
     """``path/to/file.py:LINE`` where a class is defined (relative to the project root)."""
     try:

@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from subagents.config.agent_module import AgentModuleError, load_agent_class
+from subagents.config.agent_module import (
+    AgentModuleError,
+    agent_kinds,
+    defined_at,
+    load_agent_class,
+)
 from subagents.config.models import (
     AgentConfig,
     DomainConfig,
@@ -30,6 +35,19 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _AUTH_HEADER_RE = re.compile(r"authorization|token|key|secret|password", re.IGNORECASE)
 
 
+@dataclass(frozen=True)
+class AgentClassInfo:
+    """What the flow checks need to know of a ``configuration.module`` class."""
+
+    name: str
+    defined_at: str
+    """``path/to/file.py:LINE`` (relative to the project)."""
+    open: bool
+    """A general-purpose agent (MCPOpenAgent): called without exit_if."""
+    task: bool
+    """A task agent (MCPTaskAgent): called with exit_if."""
+
+
 @dataclass
 class Context:
     """What the cross-file checks need to know about the other files."""
@@ -38,7 +56,7 @@ class Context:
     problems: Problems
     endpoints: EndpointsConfig | None = None
     domain: DomainConfig | None = None
-    agent_classes: dict[str, type | None] = field(default_factory=dict)
+    agent_classes: dict[str, AgentClassInfo | None] = field(default_factory=dict)
     """Agent name → its ``configuration.module`` class (None when it failed to import)."""
     broken_agents: set[str] = field(default_factory=set)
     """Names of agents whose config.yml has errors (flows calling them are not flagged)."""
@@ -276,7 +294,7 @@ def check_agent(src: SourceFile, cfg: AgentConfig, folder: Path, ctx: Context) -
                 " (and configuration.agent_card), or subclass MCPOpenAgent / MCPTaskAgent",
             )
             cls = None
-        ctx.agent_classes[name] = cls
+        ctx.agent_classes[name] = _class_info(cls, ctx.root) if cls is not None else None
     for key in ("timeout", "max_retries", "max_iterations"):
         value = getattr(cfg.configuration, key)
         if value is not None and value <= 0 and not (key == "max_retries" and value == 0):
@@ -362,6 +380,11 @@ def _check_module(src: SourceFile, dotted: str, ctx: Context) -> type | None:
         message = f"cannot check '{dotted}': {type(exc).__name__}: {exc}"
     ctx.problems.error(src, ("configuration", "module"), message)
     return None
+
+
+def _class_info(cls: type, root: Path) -> AgentClassInfo:
+    is_open, is_task = agent_kinds(cls)
+    return AgentClassInfo(cls.__name__, defined_at(cls, root), is_open, is_task)
 
 
 def _is_a2a_class(cls: type) -> bool:

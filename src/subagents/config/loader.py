@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from subagents.config import checks, flow_checks
+from subagents.config.flow_graph import FlowGraph, compile_flows
 from subagents.config.models import AgentConfig, DomainConfig, EndpointsConfig, FlowsConfig
 from subagents.config.salvage import DomainGaps, salvage_domain
 from subagents.config.secrets import (
@@ -53,6 +54,8 @@ class Project:
     agents: dict[str, LoadedAgent] = field(default_factory=dict)
     domain: DomainConfig = field(default_factory=DomainConfig)
     flows: FlowsConfig = field(default_factory=FlowsConfig)
+    flow_graph: FlowGraph = field(default_factory=FlowGraph)
+    """The flows compiled into their step graph (what the dialogue engine runs)."""
     secrets: set[str] = field(default_factory=set)
     """Every value substituted from ``${VAR}`` into a secret field, for log redaction."""
     warnings: list[ConfigProblem] = field(default_factory=list)
@@ -129,14 +132,17 @@ class _Loader:
             checks.check_domain(domain[0], domain[1], self.problems)
         agents = self._load_agents(ctx)
         flows = self._load("flows.yml", FlowsConfig, ())
+        graph = compile_flows(flows[1]) if flows else FlowGraph()
         if flows:
-            flow_checks.check_flows(flows[0], flows[1], ctx, agents)
+            configs = {name: agent.config for name, agent in agents.items()}
+            flow_checks.check_flows(flows[0], flows[1], graph, ctx, configs)
         return Project(
             root=self.root,
             endpoints=endpoints[1] if endpoints else EndpointsConfig(),
             agents=agents,
             domain=domain[1] if domain else DomainConfig(),
             flows=flows[1] if flows else FlowsConfig(),
+            flow_graph=graph,
             secrets=self.secrets,
         )
 

@@ -22,19 +22,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from subagents.actions.executors.base import ActionExecutor
 from subagents.dialogue import events as ev
-from subagents.dialogue.domain import SlotValueError
+from subagents.dialogue.domain import Domain, SlotValueError
 from subagents.dialogue.turn import Turn
 from subagents.errors import ActionError
-
-if TYPE_CHECKING:
-    from subagents.dialogue.engine import DialogueEngine
+from subagents.stores.base import TrackerStore
 
 logger = logging.getLogger("subagents.dialogue.actions")
 
+MAX_FOLLOWUPS = 10
+"""How many ``followup`` actions one action may chain."""
 _STREAM_FIELDS = ("image", "custom", "attachment", "buttons", "elements")
+
+Fail = Callable[[Turn, str], Awaitable[None]]
+"""Cancels the current flow with ``utter_internal_error`` (the engine's ``fail``)."""
 
 
 class _StreamCollector:
@@ -73,7 +78,7 @@ class _StreamCollector:
         await self.turn.say(message, streamed=self.turn.streaming, metadata=metadata)
 
 
-def tracker_state(engine: DialogueEngine, turn: Turn, events: list[dict[str, Any]]) -> dict:
+def tracker_state(turn: Turn, events: list[dict[str, Any]]) -> dict[str, Any]:
     """The tracker as an action server expects it (Rasa's shape)."""
     state = turn.state
     return {
@@ -89,47 +94,92 @@ def tracker_state(engine: DialogueEngine, turn: Turn, events: list[dict[str, Any
         "active_loop": {},
         "latest_action": {"action_name": state.latest_action_name},
         "latest_action_name": state.latest_action_name,
-        "stack": state.stack,
+        "stack": state.stack_json(),
     }
 
 
-async def run_custom_action(engine: DialogueEngine, turn: Turn, name: str, depth: int) -> bool:
-    """Run action ``name``; apply its events and send its messages. False on failure."""
-    from subagents.dialogue.engine import MAX_FOLLOWUPS
+class ActionRunner:
+    """Runs custom actions for the engine and applies what they return."""
 
-    stored = await engine.store.events(turn.conversation_id)
-    history = stored[turn.state.restart_index :] + turn.events
-    if turn.state.restart_index > len(stored):  # restarted during this very turn
-        history = turn.events[turn.state.restart_index - len(stored) :]
-    collector = _StreamCollector(turn)
-    # Only a streaming caller hears chunks as they come, so only it can barge in.
-    cancel = turn.action_cancel = asyncio.Event() if turn.streaming else None
-    await turn.progress("tool_started", name, kind="action")
-    try:
-        result = await engine.executor.run(
-            name,
-            tracker_state(engine, turn, history),
-            engine.domain.as_rasa_dict(),
-            collector,
-            cancel_event=cancel,
-        )
-        await collector.flush(barged_in=result.barged_in or bool(cancel and cancel.is_set()))
-    except ActionError as exc:
-        await collector.flush(barged_in=bool(cancel and cancel.is_set()))
-        logger.error("dialogue.action.failed", extra={"action": name, "error": str(exc)})
-        await engine.fail(turn, str(exc))
-        return False
-    finally:
-        turn.action_cancel = None
-        await turn.progress("tool_finished", name, kind="action")
-    turn.log(ev.action(name))
-    for response in result.responses:
-        await _send_response(turn, response)
-    followup = _apply_events(engine, turn, result.events)
-    if followup and depth < MAX_FOLLOWUPS:
-        turn.state.followup_action = None
-        return await engine.run_action(turn, followup, depth + 1)
-    return True
+    def __init__(
+        self, executor: ActionExecutor, store: TrackerStore, domain: Domain, fail: Fail
+    ) -> None:
+        self.executor = executor
+        self.store = store
+        self.domain = domain
+        self.fail = fail
+
+    async def run(self, turn: Turn, name: str) -> bool:
+        """Run action ``name`` and the follow-ups it asks for; False when one failed."""
+        for depth in range(MAX_FOLLOWUPS + 1):
+            followup = await self.run_once(turn, name)
+            if followup is False:
+                return False
+            if followup is True or depth == MAX_FOLLOWUPS:
+                return True
+            turn.state.followup_action = None
+            name = followup
+        return True
+
+    async def run_once(self, turn: Turn, name: str) -> str | bool:
+        """Run one action: the follow-up action to run next, True when done, False failed."""
+        collector = _StreamCollector(turn)
+        # Only a streaming caller hears chunks as they come, so only it can barge in.
+        cancel = turn.action_cancel = asyncio.Event() if turn.streaming else None
+        await turn.progress("tool_started", name, kind="action")
+        try:
+            result = await self.executor.run(
+                name,
+                tracker_state(turn, await self._history(turn)),
+                self.domain.as_rasa_dict(),
+                collector,
+                cancel_event=cancel,
+            )
+            await collector.flush(barged_in=result.barged_in or bool(cancel and cancel.is_set()))
+        except ActionError as exc:
+            await collector.flush(barged_in=bool(cancel and cancel.is_set()))
+            logger.error("dialogue.action.failed", extra={"action": name, "error": str(exc)})
+            await self.fail(turn, str(exc))
+            return False
+        finally:
+            turn.action_cancel = None
+            await turn.progress("tool_finished", name, kind="action")
+        turn.log(ev.action(name))
+        for response in result.responses:
+            await _send_response(turn, response)
+        return self._apply_events(turn, result.events) or True
+
+    async def _history(self, turn: Turn) -> list[dict[str, Any]]:
+        """The events since the last restart, this turn's included."""
+        stored = await self.store.events(turn.conversation_id)
+        if turn.state.restart_index > len(stored):  # restarted during this very turn
+            return turn.events[turn.state.restart_index - len(stored) :]
+        return stored[turn.state.restart_index :] + turn.events
+
+    def _apply_events(self, turn: Turn, events: list[dict[str, Any]]) -> str | None:
+        """Apply an action's events; returns the follow-up action to run, if any."""
+        followup: str | None = None
+        for event in events:
+            if not isinstance(event, dict) or "event" not in event:
+                logger.warning("dialogue.action.bad_event")
+                continue
+            kind = event["event"]
+            if kind == "slot":
+                try:
+                    value = self.domain.coerce(event.get("name", ""), event.get("value"))
+                except SlotValueError as exc:
+                    logger.warning("dialogue.action.bad_slot", extra={"error": str(exc)})
+                    continue
+                turn.log({**event, "value": value})
+            elif kind == "followup":
+                followup = event.get("name")
+                turn.log(dict(event))
+            else:
+                if kind == "restart":  # the stack goes: agents waiting below are cancelled
+                    for frame in reversed(turn.state.stack):
+                        turn.cancel_waiting_agent(frame, "restarted by an action")
+                turn.log(dict(event))
+        return followup
 
 
 async def _send_response(turn: Turn, response: dict[str, Any]) -> None:
@@ -147,29 +197,3 @@ async def _send_response(turn: Turn, response: dict[str, Any]) -> None:
                 if not message.get(key) and rendered.get(key):
                     message[key] = rendered[key]
     await turn.say(message)
-
-
-def _apply_events(engine: DialogueEngine, turn: Turn, events: list[dict[str, Any]]) -> str | None:
-    """Apply an action's events; returns the follow-up action to run, if any."""
-    followup: str | None = None
-    for event in events:
-        if not isinstance(event, dict) or "event" not in event:
-            logger.warning("dialogue.action.bad_event")
-            continue
-        kind = event["event"]
-        if kind == "slot":
-            try:
-                value = engine.domain.coerce(event.get("name", ""), event.get("value"))
-            except SlotValueError as exc:
-                logger.warning("dialogue.action.bad_slot", extra={"error": str(exc)})
-                continue
-            turn.log({**event, "value": value})
-        elif kind == "followup":
-            followup = event.get("name")
-            turn.log(dict(event))
-        else:
-            if kind == "restart":  # the stack goes: agents waiting below are cancelled
-                for frame in reversed(turn.state.stack):
-                    engine.cancel_waiting_agent(turn, frame, "restarted by an action")
-            turn.log(dict(event))
-    return followup

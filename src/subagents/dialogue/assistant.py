@@ -21,7 +21,7 @@ from typing import Any
 from subagents.config.secrets import redact_data, secret_values
 from subagents.dialogue.domain import Domain
 from subagents.dialogue.engine import DialogueEngine
-from subagents.dialogue.flows import Flow, compile_flows
+from subagents.dialogue.flows import Flow
 from subagents.dialogue.locks import ConversationLocks, LockStore
 from subagents.dialogue.preflight import prepare_called_agents
 from subagents.dialogue.router import FlowRouter
@@ -106,7 +106,7 @@ class Assistant:
 
         root, project = _read_project(project_root, llm_url)
         domain = Domain(project.domain, seed=seed)
-        flows = compile_flows(project.flows)
+        flows = project.flow_graph.flows  # compiled (and checked) once, by load_project
         closers: list[Callable[[], Awaitable[None]]] = []
         try:
             router_llm = _router_llm(project.endpoints) if flows else None
@@ -282,8 +282,8 @@ class Assistant:
             "followup_action": state.followup_action,
             "paused": state.paused,
             "latest_input_channel": state.latest_input_channel,
-            "active_flow": state.stack[-1]["flow_id"] if state.stack else None,
-            "stack": state.stack,
+            "active_flow": state.stack[-1].flow_id if state.stack else None,
+            "stack": state.stack_json(),
             "events": events,
         }
 

@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from enum import Enum
 from typing import Any, Protocol
 
+from subagents.actions.executors.base import ActionExecutor
 from subagents.agents.schemas import AgentInput, AgentInputSlot, AgentOutput, AgentStatus
 from subagents.dialogue import events as ev
+from subagents.dialogue.actions import MAX_FOLLOWUPS, ActionRunner
 from subagents.dialogue.domain import Domain, SlotValueError
-from subagents.dialogue.flows import END, Flow, Step
-from subagents.dialogue.router import FlowRouter, Route, parse_command
+from subagents.dialogue.flows import END, Flow, Step, StepKind
+from subagents.dialogue.router import FlowRouter, Route, RouteKind, parse_command
+from subagents.dialogue.state import Frame, WaitingAgent, WaitingCollect
 from subagents.dialogue.turn import Turn
 from subagents.errors import ActionError
 from subagents.stores.base import TrackerStore
@@ -33,8 +37,18 @@ logger = logging.getLogger("subagents.dialogue.engine")
 
 MAX_STEPS_PER_TURN = 100
 """Guards against a ``next`` cycle that never waits for the user."""
-MAX_FOLLOWUPS = 10
 HISTORY_TURNS = 20
+
+
+class StepOutcome(Enum):
+    """What the stack does after a step ran."""
+
+    NEXT = "next"
+    """Go on with the step's ``next``."""
+    WAIT = "wait"
+    """The frame waits for the user's next message."""
+    STOP = "stop"
+    """The frame is gone or was replaced (link, failure, restart): do not move it."""
 
 
 class Agent(Protocol):
@@ -46,7 +60,10 @@ class Agent(Protocol):
 class AgentProvider(Protocol):
     """What the engine needs from the agents registry."""
 
-    def get(self, name: str, exit_if: list[str] | None = None) -> Any: ...
+    def get(self, name: str, exit_if: list[str] | None = None) -> Agent: ...
+
+
+StepHandler = Callable[[Turn, Frame, Flow, Step], Awaitable[StepOutcome]]
 
 
 class DialogueEngine:
@@ -59,7 +76,7 @@ class DialogueEngine:
         flows: Mapping[str, Flow],
         router: FlowRouter,
         agents: AgentProvider | None,
-        executor: Any,
+        executor: ActionExecutor | None,
         store: TrackerStore,
     ) -> None:
         self.domain = domain
@@ -68,6 +85,17 @@ class DialogueEngine:
         self.agents = agents
         self.executor = executor
         self.store = store
+        self.actions = ActionRunner(executor, store, domain, self.fail) if executor else None
+        # One handler per step kind: a new kind is compiled in config.flow_graph and
+        # handled here.
+        self._handlers: dict[StepKind, StepHandler] = {
+            StepKind.CALL: self._call_step,
+            StepKind.ACTION: self._action_step,
+            StepKind.COLLECT: self._collect,
+            StepKind.SET_SLOTS: self._set_slots,
+            StepKind.LINK: self._link,
+            StepKind.NOOP: self._noop,
+        }
 
     # ------------------------------------------------------------------ entry
 
@@ -76,7 +104,7 @@ class DialogueEngine:
         turn.log(ev.user(text, metadata=turn.metadata, channel=turn.metadata.get("channel")))
         route = parse_command(text, self.flows)
         top = turn.state.stack[-1] if turn.state.stack else None
-        if route is None and top is not None and top.get("waiting"):
+        if route is None and top is not None and top.waiting is not None:
             await self._resume(turn, top, text)
         else:
             if route is None:
@@ -90,26 +118,27 @@ class DialogueEngine:
             return await self.router.route(turn.state.recent, turn.state.slots)
         except Exception as exc:  # LLM unreachable after retries, or a bug: tell the user
             logger.error("dialogue.router.failed", extra={"error": str(exc)})
-            return Route("error")
+            return Route(RouteKind.ERROR)
 
     async def _follow_route(self, turn: Turn, route: Route) -> bool:
         """Act on a routing decision; True when the stack should run."""
-        if route.kind == "restart":
+        if route.kind is RouteKind.RESTART:
             for frame in reversed(turn.state.stack):
-                self.cancel_waiting_agent(turn, frame, "restart")
+                turn.cancel_waiting_agent(frame, "restart")
             turn.log(ev.event("restart"))
             await turn.utter("utter_restart")
             return False
-        if route.kind == "flow" and route.flow_id is not None:
+        if route.kind is RouteKind.FLOW and route.flow_id is not None:
             if not self.flows[route.flow_id].startable(turn.state.slots):
                 await turn.utter("utter_fallback")  # the flow's `if` guard does not hold
                 return False
             self.start_flow(turn, route.flow_id)
             return True
-        if route.kind == "text":
+        if route.kind is RouteKind.TEXT:
             await turn.say_text(route.text)
             return False
-        await turn.utter("utter_internal_error" if route.kind == "error" else "utter_fallback")
+        error = route.kind is RouteKind.ERROR
+        await turn.utter("utter_internal_error" if error else "utter_fallback")
         return False
 
     # ------------------------------------------------------------------ stack
@@ -117,73 +146,65 @@ class DialogueEngine:
     def start_flow(self, turn: Turn, flow_id: str) -> None:
         """Push ``flow_id`` on the stack (interrupting the flow on top, if any)."""
         stack = turn.state.stack
-        for frame in [f for f in stack if f["flow_id"] == flow_id]:
+        for frame in [f for f in stack if f.flow_id == flow_id]:
             stack.remove(frame)
-            self.cancel_waiting_agent(turn, frame, "flow started again")
+            turn.cancel_waiting_agent(frame, "flow started again")
             turn.log(ev.event("flow_cancelled", flow_id=flow_id, reason="started again"))
         if stack:
-            turn.log(ev.event("flow_interrupted", flow_id=stack[-1]["flow_id"], by=flow_id))
-        stack.append({"flow_id": flow_id, "step_id": self.flows[flow_id].first, "waiting": None})
+            turn.log(ev.event("flow_interrupted", flow_id=stack[-1].flow_id, by=flow_id))
+        stack.append(Frame(flow_id, self.flows[flow_id].first))
         turn.log(ev.event("flow_started", flow_id=flow_id))
-
-    @staticmethod
-    def cancel_waiting_agent(turn: Turn, frame: dict[str, Any], reason: str) -> None:
-        """Log ``agent_cancelled`` when ``frame`` is dropped while its agent waits."""
-        waiting = frame.get("waiting") or {}
-        if waiting.get("kind") == "agent":
-            turn.log(
-                ev.event(
-                    "agent_cancelled",
-                    agent=waiting.get("agent"),
-                    flow_id=frame["flow_id"],
-                    step_id=frame["step_id"],
-                    reason=reason,
-                )
-            )
 
     async def _advance(self, turn: Turn) -> None:
         """Run steps until the top flow waits for the user or the stack is empty."""
         for _ in range(MAX_STEPS_PER_TURN):
             stack = turn.state.stack
-            if not stack or stack[-1].get("waiting"):
+            if not stack or stack[-1].waiting is not None:
                 return
             frame = stack[-1]
-            flow = self.flows.get(frame["flow_id"])
-            step = flow.steps.get(frame["step_id"]) if flow else None
+            flow = self.flows.get(frame.flow_id)
+            step = flow.steps.get(frame.step_id) if flow else None
             if flow is None or step is None:
-                if frame["step_id"] != END:
-                    logger.error("dialogue.stack.unknown_step", extra={"frame": frame})
-                await self._end_flow(turn, completed=frame["step_id"] == END)
+                if frame.step_id != END:
+                    logger.error("dialogue.stack.unknown_step", extra={"frame": frame.to_json()})
+                await self._end_flow(turn, completed=frame.step_id == END)
                 continue
             outcome = await self._run_step(turn, frame, flow, step)
-            if outcome == "next" and stack and stack[-1] is frame:
-                frame["step_id"] = step.next_step(turn.state.slots)
+            if outcome is StepOutcome.NEXT:
+                self._move_on(turn, frame, step)
         logger.error("dialogue.stack.step_limit", extra={"limit": MAX_STEPS_PER_TURN})
         await self.fail(turn, "step limit reached (a `next` cycle without user input?)")
+
+    @staticmethod
+    def _move_on(turn: Turn, frame: Frame, step: Step) -> None:
+        """Move ``frame`` to the step after ``step``, if it is still the top frame."""
+        if turn.state.stack and turn.state.stack[-1] is frame:
+            frame.step_id = step.next_step(turn.state.slots)
 
     async def _end_flow(self, turn: Turn, *, completed: bool, reason: str = "") -> None:
         frame = turn.state.stack.pop()
         if completed:
-            turn.log(ev.event("flow_completed", flow_id=frame["flow_id"]))
+            turn.log(ev.event("flow_completed", flow_id=frame.flow_id))
         else:
-            turn.log(ev.event("flow_cancelled", flow_id=frame["flow_id"], reason=reason))
+            turn.log(ev.event("flow_cancelled", flow_id=frame.flow_id, reason=reason))
         if turn.state.stack:
             await self._resume_interrupted(turn, turn.state.stack[-1])
 
-    async def _resume_interrupted(self, turn: Turn, frame: dict[str, Any]) -> None:
-        turn.log(ev.event("flow_resumed", flow_id=frame["flow_id"]))
-        waiting = frame.get("waiting")
-        if not waiting:
+    async def _resume_interrupted(self, turn: Turn, frame: Frame) -> None:
+        turn.log(ev.event("flow_resumed", flow_id=frame.flow_id))
+        waiting = frame.waiting
+        if waiting is None:
             return
-        flow = self.flows.get(frame["flow_id"])
+        flow = self.flows.get(frame.flow_id)
         await turn.utter(
             "utter_flow_continue_interrupted",
-            {"flow_name": flow.name if flow else frame["flow_id"], "flow_id": frame["flow_id"]},
+            {"flow_name": flow.name if flow else frame.flow_id, "flow_id": frame.flow_id},
         )
-        if waiting.get("kind") == "collect":
-            await self._ask(turn, flow.steps[frame["step_id"]] if flow else None, waiting["slot"])
+        if isinstance(waiting, WaitingCollect):
+            step = flow.steps.get(frame.step_id) if flow else None
+            await self._ask(turn, step, waiting.slot)
         else:
-            await turn.say_text(waiting.get("prompt"))
+            await turn.say_text(waiting.prompt)
 
     async def fail(self, turn: Turn, reason: str) -> None:
         """Cancel the current flow and tell the user something went wrong."""
@@ -194,62 +215,62 @@ class DialogueEngine:
 
     # ------------------------------------------------------------------ steps
 
-    async def _run_step(self, turn: Turn, frame: dict[str, Any], flow: Flow, step: Step) -> str:
-        """Run one step: ``next`` (go on), ``wait`` (user input needed) or ``stop``."""
+    async def _run_step(self, turn: Turn, frame: Frame, flow: Flow, step: Step) -> StepOutcome:
+        """Run one step with the handler of its kind."""
         try:
-            if step.kind == "call":
-                return await self._call(turn, frame, step, turn_text(turn), None)
-            if step.kind == "action":
-                return await self._action_step(turn, step.config.action or "")
-            if step.kind == "collect":
-                return await self._collect(turn, frame, step)
-            if step.kind == "set_slots":
-                for name, value in step.set_slots:
-                    turn.set_slot(name, self.domain.coerce(name, value))
-                return "next"
-            if step.kind == "link":
-                turn.state.stack.pop()
-                turn.log(ev.event("flow_completed", flow_id=flow.id))
-                self.start_flow(turn, step.config.link or "")
-                return "stop"
-            return "next"
+            return await self._handlers[step.kind](turn, frame, flow, step)
         except Exception as exc:  # a bug or unexpected error must not kill the conversation
             logger.exception("dialogue.step.crashed", extra={"flow": flow.id, "step": step.id})
             await self.fail(turn, f"step '{step.id}' raised {type(exc).__name__}")
-            return "stop"
+            return StepOutcome.STOP
 
-    async def _collect(self, turn: Turn, frame: dict[str, Any], step: Step) -> str:
+    async def _call_step(self, turn: Turn, frame: Frame, flow: Flow, step: Step) -> StepOutcome:
+        return await self._call(turn, frame, step, turn_text(turn), None)
+
+    async def _set_slots(self, turn: Turn, frame: Frame, flow: Flow, step: Step) -> StepOutcome:
+        for name, value in step.set_slots:
+            turn.set_slot(name, self.domain.coerce(name, value))
+        return StepOutcome.NEXT
+
+    async def _link(self, turn: Turn, frame: Frame, flow: Flow, step: Step) -> StepOutcome:
+        turn.state.stack.pop()
+        turn.log(ev.event("flow_completed", flow_id=flow.id))
+        self.start_flow(turn, step.config.link or "")
+        return StepOutcome.STOP
+
+    async def _noop(self, turn: Turn, frame: Frame, flow: Flow, step: Step) -> StepOutcome:
+        return StepOutcome.NEXT
+
+    async def _collect(self, turn: Turn, frame: Frame, flow: Flow, step: Step) -> StepOutcome:
         slot = step.config.collect or ""
         if turn.state.slots.get(slot) is not None and not step.config.ask_before_filling:
-            return "next"
+            return StepOutcome.NEXT
         await self._ask(turn, step, slot)
-        frame["waiting"] = {"kind": "collect", "slot": slot}
-        return "wait"
+        frame.waiting = WaitingCollect(slot)
+        return StepOutcome.WAIT
 
     async def _ask(self, turn: Turn, step: Step | None, slot: str) -> None:
         name = (step.config.utter if step else None) or f"utter_ask_{slot}"
         if not await turn.utter(name):
             await turn.say_text(f"Please provide a value for {slot}.")
 
-    async def _resume(self, turn: Turn, frame: dict[str, Any], text: str) -> None:
+    async def _resume(self, turn: Turn, frame: Frame, text: str) -> None:
         """Give the user's message to the waiting agent or collect step."""
-        waiting = frame["waiting"]
-        flow = self.flows.get(frame["flow_id"])
-        step = flow.steps.get(frame["step_id"]) if flow else None
+        waiting = frame.waiting
+        flow = self.flows.get(frame.flow_id)
+        step = flow.steps.get(frame.step_id) if flow else None
         if flow is None or step is None:
-            frame["waiting"] = None
+            frame.waiting = None
             return
-        if waiting.get("kind") == "collect":
-            await self._fill(turn, frame, step, waiting["slot"], text)
+        if isinstance(waiting, WaitingCollect):
+            await self._fill(turn, frame, step, waiting.slot, text)
             return
-        frame["waiting"] = None
-        outcome = await self._call(turn, frame, step, text, waiting.get("state"))
-        if outcome == "next" and turn.state.stack and turn.state.stack[-1] is frame:
-            frame["step_id"] = step.next_step(turn.state.slots)
+        frame.waiting = None
+        state = waiting.state if isinstance(waiting, WaitingAgent) else None
+        if await self._call(turn, frame, step, text, state) is StepOutcome.NEXT:
+            self._move_on(turn, frame, step)
 
-    async def _fill(
-        self, turn: Turn, frame: dict[str, Any], step: Step, slot: str, text: str
-    ) -> None:
+    async def _fill(self, turn: Turn, frame: Frame, step: Step, slot: str, text: str) -> None:
         try:
             value = self.domain.coerce(slot, text)
         except SlotValueError:
@@ -258,21 +279,16 @@ class DialogueEngine:
             await self._ask(turn, step, slot)
             return
         turn.set_slot(slot, value)
-        frame["waiting"] = None
-        frame["step_id"] = step.next_step(turn.state.slots)
+        frame.waiting = None
+        frame.step_id = step.next_step(turn.state.slots)
 
     # ------------------------------------------------------------------ agents
 
     async def _call(
-        self,
-        turn: Turn,
-        frame: dict[str, Any],
-        step: Step,
-        user_message: str,
-        agent_state: Any,
-    ) -> str:
+        self, turn: Turn, frame: Frame, step: Step, user_message: str, agent_state: Any
+    ) -> StepOutcome:
         name = step.config.call or ""
-        ids = {"agent": name, "flow_id": frame["flow_id"], "step_id": step.id}
+        ids = {"agent": name, "flow_id": frame.flow_id, "step_id": step.id}
         if agent_state is None:
             turn.log(ev.event("agent_started", **ids))
         output = await self._run_agent(turn, name, step, user_message, agent_state)
@@ -280,24 +296,19 @@ class DialogueEngine:
         if output.status == AgentStatus.COMPLETED:
             turn.log(ev.event("agent_completed", **ids))
             await self._say_agent_text(turn, output)
-            return "next"
+            return StepOutcome.NEXT
         if output.status == AgentStatus.INPUT_REQUIRED:
             turn.log(ev.event("agent_input_required", **ids))
             await self._say_agent_text(turn, output)
             state = output.metadata.get("state")
-            frame["waiting"] = {
-                "kind": "agent",
-                "agent": name,
-                "state": state,
-                "prompt": output.response_message,
-            }
-            return "wait"
+            frame.waiting = WaitingAgent(name, state, output.response_message)
+            return StepOutcome.WAIT
         if output.status == AgentStatus.CANCELLED:
             turn.log(ev.event("agent_cancelled", **ids, reason=output.error_message or ""))
         else:
             turn.log(ev.event("agent_failed", **ids, error=output.error_message or ""))
         await self.fail(turn, f"agent '{name}' ended with {output.status.value}")
-        return "stop"
+        return StepOutcome.STOP
 
     async def _run_agent(
         self, turn: Turn, name: str, step: Step, user_message: str, agent_state: Any
@@ -305,22 +316,7 @@ class DialogueEngine:
         if self.agents is None:
             return AgentOutput(status=AgentStatus.FATAL_ERROR, error_message="no agents loaded")
         agent = self.agents.get(name, exit_if=step.exit_if)
-        # Always pass "state" (None = start afresh): the agent must not pick up an
-        # in-memory transcript left by an earlier call of the same agent.
-        metadata = {
-            **turn.metadata,
-            "flow_id": turn.state.stack[-1]["flow_id"],
-            "step_id": step.id,
-            "state": agent_state,
-        }
-        agent_input = AgentInput(
-            id=turn.conversation_id,
-            user_message=user_message,
-            slots=self.agent_slots(turn.state.slots),
-            conversation_history=render_history(turn.state.recent),
-            events=list(turn.events),
-            metadata=metadata,
-        )
+        agent_input = self._agent_input(turn, step, user_message, agent_state)
         streamed: list[str] = []
 
         async def on_text(delta: str) -> None:
@@ -339,6 +335,26 @@ class DialogueEngine:
             await turn.progress("tool_finished", name, kind="agent")
         output.metadata.setdefault("_streamed_text", "".join(streamed))
         return output
+
+    def _agent_input(
+        self, turn: Turn, step: Step, user_message: str, agent_state: Any
+    ) -> AgentInput:
+        # Always pass "state" (None = start afresh): the agent must not pick up an
+        # in-memory transcript left by an earlier call of the same agent.
+        metadata = {
+            **turn.metadata,
+            "flow_id": turn.state.stack[-1].flow_id,
+            "step_id": step.id,
+            "state": agent_state,
+        }
+        return AgentInput(
+            id=turn.conversation_id,
+            user_message=user_message,
+            slots=self.agent_slots(turn.state.slots),
+            conversation_history=render_history(turn.state.recent),
+            events=list(turn.events),
+            metadata=metadata,
+        )
 
     def agent_slots(self, slots: Mapping[str, Any]) -> list[AgentInputSlot]:
         """Domain slots as the agent sees them (value, type, allowed values)."""
@@ -385,23 +401,24 @@ class DialogueEngine:
 
     # ------------------------------------------------------------------ actions
 
-    async def _action_step(self, turn: Turn, name: str) -> str:
+    async def _action_step(self, turn: Turn, frame: Frame, flow: Flow, step: Step) -> StepOutcome:
+        name = step.config.action or ""
         if name.startswith("utter_") and self.domain.has_response(name):
             await turn.utter(name)
             turn.log(ev.action(name))
-            return "next"
+            return StepOutcome.NEXT
         stack_before = turn.state.stack
-        ok = await self.run_action(turn, name)
-        if not ok:
-            return "stop"
+        if not await self.run_action(turn, name):
+            return StepOutcome.STOP
         # Restarted / a flow started by the action: the frame we were running is gone.
-        return "next" if turn.state.stack is stack_before else "stop"
+        return StepOutcome.NEXT if turn.state.stack is stack_before else StepOutcome.STOP
 
-    async def run_action(self, turn: Turn, name: str, depth: int = 0) -> bool:
-        """Run a custom action and apply its result; False when it failed."""
-        from subagents.dialogue.actions import run_custom_action
-
-        return await run_custom_action(self, turn, name, depth)
+    async def run_action(self, turn: Turn, name: str) -> bool:
+        """Run a custom action (and its follow-ups) and apply its result; False on failure."""
+        if self.actions is None:
+            await self.fail(turn, f"no action endpoint configured to run '{name}'")
+            return False
+        return await self.actions.run(turn, name)
 
 
 def _tool_progress(turn: Turn) -> Callable[[dict[str, Any]], Awaitable[None]]:
@@ -427,4 +444,10 @@ def render_history(recent: list[dict[str, Any]], limit: int = HISTORY_TURNS) -> 
     return "\n".join(lines)
 
 
-__all__ = ["ActionError", "DialogueEngine", "render_history"]
+__all__ = [
+    "MAX_FOLLOWUPS",
+    "ActionError",
+    "DialogueEngine",
+    "StepOutcome",
+    "render_history",
+]

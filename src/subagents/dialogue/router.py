@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from subagents.dialogue.flows import Flow
@@ -31,11 +32,26 @@ ROUTER_SYSTEM_PROMPT = (
 )
 
 
-@dataclass
+class RouteKind(StrEnum):
+    """What a user message leads to."""
+
+    FLOW = "flow"
+    """Start ``flow_id``."""
+    RESTART = "restart"
+    """``/restart``: reset slots and stack."""
+    TEXT = "text"
+    """The router answered with ``text`` (no flow)."""
+    FALLBACK = "fallback"
+    """Nothing fits: ``utter_fallback``."""
+    ERROR = "error"
+    """The router failed: ``utter_internal_error``."""
+
+
+@dataclass(frozen=True)
 class Route:
     """The router's decision: a flow to start, a command, text to send, or fallback."""
 
-    kind: str  # "flow" | "restart" | "text" | "fallback"
+    kind: RouteKind
     flow_id: str | None = None
     text: str | None = None
 
@@ -47,10 +63,10 @@ def parse_command(text: str, flows: Mapping[str, Flow]) -> Route | None:
         return None
     name = stripped[1:].split()[0]
     if name == "restart":
-        return Route("restart")
+        return Route(RouteKind.RESTART)
     if name in flows:
-        return Route("flow", flow_id=name)
-    return Route("fallback")
+        return Route(RouteKind.FLOW, flow_id=name)
+    return Route(RouteKind.FALLBACK)
 
 
 class FlowRouter:
@@ -73,7 +89,7 @@ class FlowRouter:
         """Ask the LLM which flow the conversation's latest message starts."""
         flow_ids = tuple(f.id for f in self.flows.values() if f.startable(slots))
         if not flow_ids or self.llm is None:
-            return Route("fallback")
+            return Route(RouteKind.FALLBACK)
         messages: list[dict[str, Any]] = [{"role": "system", "content": ROUTER_SYSTEM_PROMPT}]
         for msg in recent[-HISTORY_MESSAGES:]:
             role = "user" if msg["role"] == "user" else "assistant"
@@ -87,11 +103,11 @@ class FlowRouter:
                 # DEBUG: per turn; assistant.turn is the INFO record of a turn.
                 if logger.isEnabledFor(logging.DEBUG):
                     logger.debug("router.flow", extra={"flow_id": flow_id})
-                return Route("flow", flow_id=flow_id)
+                return Route(RouteKind.FLOW, flow_id=flow_id)
             logger.info("router.invalid_flow")
         if response.text and response.text.strip() and not response.tool_calls:
-            return Route("text", text=response.text.strip())
-        return Route("fallback")
+            return Route(RouteKind.TEXT, text=response.text.strip())
+        return Route(RouteKind.FALLBACK)
 
 
 def start_flow_tool(flows: list[Flow]) -> dict[str, Any]:
@@ -127,4 +143,4 @@ def start_flow_tool(flows: list[Flow]) -> dict[str, Any]:
 
 def describe(route: Route) -> str:
     """Short text for logs."""
-    return json.dumps({"kind": route.kind, "flow_id": route.flow_id})
+    return json.dumps({"kind": route.kind.value, "flow_id": route.flow_id})

@@ -5,17 +5,88 @@ message and a window of recent user/bot messages (enough for the router and agen
 conversation history). The full event log lives in the tracker store and is read only on
 demand.
 
-The dialogue stack is a list of flow frames, the top last::
+The dialogue stack is a list of :class:`Frame` s, the top last. Stored as JSON::
 
     {"flow_id": "book", "step_id": "ask_time",
      "waiting": null | {"kind": "agent", "agent": "...", "state": {...}, "prompt": "..."}
-                     | {"kind": "collect", "slot": "...", "prompt": "..."}}
+                     | {"kind": "collect", "slot": "..."}}
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import copy
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
 from typing import Any
+
+
+class WaitKind(StrEnum):
+    """What a frame waits for: its agent's next user message, or a collect answer."""
+
+    AGENT = "agent"
+    COLLECT = "collect"
+
+
+@dataclass
+class WaitingAgent:
+    """An agent asked the user something (``input_required``); ``state`` resumes it."""
+
+    agent: str
+    state: Any = None
+    prompt: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": WaitKind.AGENT.value,
+            "agent": self.agent,
+            "state": self.state,
+            "prompt": self.prompt,
+        }
+
+
+@dataclass
+class WaitingCollect:
+    """A ``collect`` step asked for ``slot``."""
+
+    slot: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": WaitKind.COLLECT.value, "slot": self.slot}
+
+
+Waiting = WaitingAgent | WaitingCollect
+
+
+def _waiting_from_json(data: dict[str, Any] | None) -> Waiting | None:
+    if not data:
+        return None
+    if data.get("kind") == WaitKind.COLLECT:
+        return WaitingCollect(slot=str(data.get("slot") or ""))
+    return WaitingAgent(
+        agent=str(data.get("agent") or ""), state=data.get("state"), prompt=data.get("prompt")
+    )
+
+
+@dataclass
+class Frame:
+    """One flow on the dialogue stack: the step it is at and what it waits for."""
+
+    flow_id: str
+    step_id: str
+    waiting: Waiting | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        waiting = self.waiting.to_json() if self.waiting is not None else None
+        return {"flow_id": self.flow_id, "step_id": self.step_id, "waiting": waiting}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Frame:
+        return cls(
+            flow_id=str(data["flow_id"]),
+            step_id=str(data["step_id"]),
+            waiting=_waiting_from_json(data.get("waiting")),
+        )
+
 
 RECENT_LIMIT = 30
 """How many user/bot messages the state keeps for conversation histories."""
@@ -27,7 +98,7 @@ class ConversationState:
 
     sender_id: str
     slots: dict[str, Any]
-    stack: list[dict[str, Any]] = field(default_factory=list)
+    stack: list[Frame] = field(default_factory=list)
     latest_message: dict[str, Any] = field(default_factory=dict)
     latest_action_name: str | None = None
     latest_input_channel: str | None = None
@@ -40,11 +111,19 @@ class ConversationState:
     """Index in the event log of the latest ``restarted`` event (history starts there)."""
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # A copy, as asdict makes of the rest: the stored state must not alias live frames.
+        data = asdict(replace(self, stack=[]))
+        data["stack"] = copy.deepcopy(self.stack_json())
+        return data
+
+    def stack_json(self) -> list[dict[str, Any]]:
+        """The dialogue stack in its stored (and tracker) shape."""
+        return [frame.to_json() for frame in self.stack]
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ConversationState:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["stack"] = [Frame.from_json(f) for f in known.get("stack") or []]
         return cls(**known)
 
     def remember(self, role: str, text: str) -> None:

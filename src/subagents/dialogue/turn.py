@@ -10,7 +10,7 @@ from typing import Any
 
 from subagents.dialogue import events as ev
 from subagents.dialogue.domain import Domain
-from subagents.dialogue.state import ConversationState
+from subagents.dialogue.state import ConversationState, Frame, WaitingAgent
 
 logger = logging.getLogger("subagents.dialogue.turn")
 
@@ -71,6 +71,19 @@ class Turn:
 
     def set_slot(self, name: str, value: Any) -> None:
         self.log(ev.slot(name, value))
+
+    def cancel_waiting_agent(self, frame: Frame, reason: str) -> None:
+        """Log ``agent_cancelled`` when ``frame`` is dropped while its agent waits."""
+        if isinstance(frame.waiting, WaitingAgent):
+            self.log(
+                ev.event(
+                    "agent_cancelled",
+                    agent=frame.waiting.agent,
+                    flow_id=frame.flow_id,
+                    step_id=frame.step_id,
+                    reason=reason,
+                )
+            )
 
     async def say(
         self,
