@@ -169,3 +169,9 @@ def test_validate_and_runtime_share_one_compiled_graph(tmp_path: Path) -> None:
     assert details.kind is StepKind.CALL
     assert details.next_step({"age": 20.0}) == "get_details.then0.0_action"
     assert details.next_step({"age": 3.0}) == "adult_only"
+
+
+def test_one_flow_compiled_alone_leaves_link_targets_unchecked() -> None:
+    config = FlowsConfig.model_validate({"flows": {"f": {"steps": [{"link": "elsewhere"}]}}})
+    flow, found = runtime_flows.compile_flow("f", config.flows["f"])
+    assert found == [] and flow.steps["0_link"].kind is StepKind.LINK

@@ -137,6 +137,14 @@ def compile_flows(config: FlowsConfig) -> FlowGraph:
     return graph
 
 
+def compile_flow(
+    flow_id: str, config: FlowConfig, flow_ids: Collection[str] | None = None
+) -> tuple[Flow, list[FlowProblem]]:
+    """Compile one flow; ``link`` targets are checked against ``flow_ids`` when given."""
+    compiler = _FlowCompiler(flow_id, flow_ids)
+    return compiler.compile(config), compiler.problems
+
+
 def step_kinds(step: FlowStep) -> list[StepKind]:
     """The kinds a step is written with (exactly one is valid)."""
     return [k for k in StepKind if getattr(step, k.value) not in (None, False)]
@@ -149,7 +157,7 @@ def _label(step: FlowStep, path: PathT) -> str:
 class _FlowCompiler:
     """Compiles one flow: a pass for explicit ids, then one over the steps."""
 
-    def __init__(self, flow_id: str, flows: Collection[str]) -> None:
+    def __init__(self, flow_id: str, flows: Collection[str] | None) -> None:
         self.flow_id = flow_id
         self.flows = flows
         self.steps: dict[str, Step] = {}
@@ -239,7 +247,7 @@ class _FlowCompiler:
                 continue
             step.set_slots.extend(item.items())
         if config.link is not None:
-            if config.link not in self.flows:
+            if self.flows is not None and config.link not in self.flows:
                 self.error(
                     (*path, "link"),
                     f"unknown flow '{config.link}'" + suggest(config.link, self.flows, "flows"),
@@ -330,6 +338,7 @@ __all__ = [
     "FlowProblem",
     "Step",
     "StepKind",
+    "compile_flow",
     "compile_flows",
     "step_kinds",
 ]

@@ -114,7 +114,7 @@ class Assistant:
                 closers.append(router_llm.aclose)
             agents = await _open_agents(root, project, closers)
             if agents is not None:
-                await prepare_called_agents(agents, project.flows, root)
+                await prepare_called_agents(agents, project.flow_graph, root)
             executor = create_executor(project.endpoints.action_endpoint, root)
             closers.append(executor.aclose)
             store = tracker_store or create_tracker_store(project.endpoints.tracker_store, root)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from subagents.config.flow_graph import FlowGraph, StepKind, compile_flows
 from subagents.config.models import FlowsConfig, FlowStep
 from subagents.errors import ConfigError, ConfigErrors, ConfigProblem
 
@@ -30,27 +31,18 @@ class CallPreparer(Protocol):
     async def prepare_call(self, name: str, exit_if: Sequence[str] | None = None) -> Any: ...
 
 
-def call_steps(flows: FlowsConfig) -> Iterator[tuple[str, StepPath, FlowStep]]:
+def call_steps(flows: FlowsConfig | FlowGraph) -> Iterator[tuple[str, StepPath, FlowStep]]:
     """Every ``call:`` step as ``(flow_id, path in flows.yml, step)``, inline ones included."""
-    for flow_id, flow in flows.flows.items():
-        yield from _walk(flow_id, flow.steps, ("flows", flow_id, "steps"))
+    graph = compile_flows(flows) if isinstance(flows, FlowsConfig) else flows
+    for flow_id, flow in graph.flows.items():
+        for step in flow.steps.values():
+            if step.kind is StepKind.CALL:
+                yield flow_id, step.path, step.config
 
 
-def _walk(
-    flow_id: str, steps: list[FlowStep], path: StepPath
-) -> Iterator[tuple[str, StepPath, FlowStep]]:
-    for i, step in enumerate(steps):
-        here = (*path, i)
-        if step.call is not None:
-            yield flow_id, here, step
-        if isinstance(step.next, list):
-            for j, branch in enumerate(step.next):
-                for key, target in (("then", branch.then), ("else", branch.else_)):
-                    if isinstance(target, list):
-                        yield from _walk(flow_id, target, (*here, "next", j, key))
-
-
-async def prepare_called_agents(agents: CallPreparer, flows: FlowsConfig, root: Path) -> None:
+async def prepare_called_agents(
+    agents: CallPreparer, flows: FlowsConfig | FlowGraph, root: Path
+) -> None:
     """Prepare the agent of every call step; raise ConfigErrors listing every failure."""
     failures: list[tuple[str, StepPath, FlowStep, ConfigError]] = []
     for flow_id, path, step in call_steps(flows):
