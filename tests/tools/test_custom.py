@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from subagents import AgentToolResult
-from subagents.errors import ConfigError
-from subagents.tools.base import ToolContext
+from subagents.errors import ConfigError, ToolExecutionError, ToolTimeoutError
+from subagents.tools.base import ToolContext, ToolKind
 from subagents.tools.custom import CustomToolset
 
 
@@ -40,6 +40,22 @@ async def test_executors_with_and_without_context() -> None:
     assert failed.is_error and failed.text == "no stock"
     specs = await tools.list_tools()
     assert [s.source for s in specs] == ["custom"] * 3
+    assert {s.kind for s in specs} == {ToolKind.CUSTOM}
+
+
+async def test_an_executor_raising_is_a_tool_error_for_the_model() -> None:
+    async def broken(arguments: dict[str, Any]) -> AgentToolResult:
+        raise KeyError("city")
+
+    async def slow(arguments: dict[str, Any]) -> AgentToolResult:
+        raise ToolTimeoutError("slow", "no answer within 1s")
+
+    tools = CustomToolset([definition("broken", broken), definition("slow", slow)])
+    with pytest.raises(ToolExecutionError) as caught:
+        await tools.call_tool("broken", {})
+    assert caught.value.message == "KeyError: 'city'"
+    with pytest.raises(ToolTimeoutError):  # already a signal: passed on as it is
+        await tools.call_tool("slow", {})
 
 
 def test_bad_definitions_are_config_errors() -> None:

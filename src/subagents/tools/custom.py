@@ -2,7 +2,9 @@
 
 Each definition is an OpenAI function dict with an extra ``tool_executor`` key: an async
 callable taking the arguments dict and returning an :class:`AgentToolResult`. An executor
-that declares a second parameter also receives a :class:`ToolContext`.
+that declares a second parameter also receives a :class:`ToolContext`. An exception the
+executor raises becomes a :class:`~subagents.errors.ToolExecutionError` here, at the
+toolset's boundary, so the model reads it as the tool's failure.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
 
 from subagents.agents.schemas import AgentToolResult
-from subagents.errors import ConfigError, ToolExecutionError, UnknownToolError
+from subagents.errors import ConfigError, SubagentsError, ToolExecutionError, UnknownToolError
 from subagents.tools.base import (
     ToolContext,
     ToolKind,
@@ -188,12 +190,20 @@ class CustomToolset(Toolset):
         tool = self._tools.get(name)
         if tool is None:
             raise UnknownToolError(name, f"Tool '{name}' is not available to this agent.")
-        if tool.wants_context:
-            result = tool.executor(arguments, context or ToolContext())
-        else:
-            result = tool.executor(arguments)
-        if inspect.isawaitable(result):
-            result = await result
+        try:
+            if tool.wants_context:
+                result = tool.executor(arguments, context or ToolContext())
+            else:
+                result = tool.executor(arguments)
+            if inspect.isawaitable(result):
+                result = await result
+        except SubagentsError:
+            raise  # already a signal for the model or a failure of the run
+        except Exception as exc:  # the executor's own error: the model reads it and adapts
+            logger.warning(
+                "agent.tool.exception", extra={"tool": name, "error_type": type(exc).__name__}
+            )
+            raise ToolExecutionError(name, f"{type(exc).__name__}: {exc}") from exc
         return to_outcome(name, result)
 
 
