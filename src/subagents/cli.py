@@ -496,6 +496,7 @@ def validate(
     ] = False,
 ) -> None:
     """Check every project file; exit 1 on any error (warnings do not fail)."""
+    from subagents.config.loader import api_key_warnings, collect_project
     from subagents.config.validate import validate_project
 
     root = _check_project(project)
@@ -503,6 +504,9 @@ def validate(
     problems = validate_project(root, connect=connect)
     if connect and not any(p.severity == "error" for p in problems):
         problems += _check_stores(root)
+    loaded, _ = collect_project(root)  # what was found, for the summary below
+    if loaded is not None:
+        problems = sorted(problems + api_key_warnings(loaded), key=lambda p: (p.file, p.line or 0))
     errors = [p for p in problems if p.severity != "warning"]
     for problem in problems:
         out.print(str(problem), markup=False)
@@ -510,7 +514,11 @@ def validate(
     if errors:
         err.print(f"[red]{len(errors)} error(s)[/], {warnings} warning(s) in {root}")
         raise typer.Exit(1)
-    out.print(f"[green]ok:[/] {root} is valid ({warnings} warning(s))")
+    assert loaded is not None  # no errors: the project loaded
+    out.print(f"read: {loaded.files_read()}", markup=False)
+    out.print(
+        f"[green]ok:[/] {escape(str(root))} is valid: {loaded.summary()} ({warnings} warning(s))"
+    )
 
 
 def _check_stores(root: Path) -> list[Any]:

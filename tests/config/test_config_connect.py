@@ -36,6 +36,7 @@ def _project(root: Path, agent_servers: str) -> Path:
                 max_retries: 1
                 connect_timeout: 10
             """,
+            "flows.yml": "flows:\n  help:\n    steps:\n      - call: helper\n",
             "sub_agents/helper/config.yml": "agent:\n  name: helper\nconnections:\n"
             + "  mcp_servers:\n"
             + agent_servers,

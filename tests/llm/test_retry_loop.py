@@ -47,9 +47,9 @@ async def test_success_logs_nothing(scripted_model: Any, caplog: pytest.LogCaptu
 async def test_permanent_error_after_a_retry_counts_both_attempts(
     scripted_model: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    srv = await scripted_model([{"error": 500}, {"error": 401}, {"text": "unused"}])
+    srv = await scripted_model([{"error": 500}, {"error": 404}, {"text": "unused"}])
     client = create_llm_client(scripted_model_config(srv.url, retries=3), policy=FAST)
-    with pytest.raises(LLMUnavailableError, match=r"after 2 attempts: HTTP 401"):
+    with pytest.raises(LLMUnavailableError, match=r"after 2 attempts: HTTP 404"):
         await client.complete(USER)
     await client.aclose()
     assert len(srv.requests) == 2

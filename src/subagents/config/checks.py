@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -233,8 +233,55 @@ def _check_tracker_store(src: SourceFile, cfg: EndpointsConfig, problems: Proble
 # --------------------------------------------------------------------------- domain.yml
 
 
+#: Rasa domain keys that are accepted (a Rasa domain loads as is) but not used, and what
+#: subagents does instead. One warning per key present; drop an entry once it is used.
+IGNORED_DOMAIN_KEYS: dict[PathT, str] = {
+    ("intents",): (
+        "ignored: there is no NLU here; an LLM routes each message to a flow by the flows'"
+        " descriptions (a /flow_id message starts a flow directly)"
+    ),
+    ("entities",): (
+        "ignored: there is no entity extraction; slots are filled by collect steps,"
+        " set_slots, agents' set_slot_* tools and custom actions"
+    ),
+    ("session_config",): (
+        "ignored: conversations do not expire and no session_started event is added;"
+        " /restart starts a conversation over"
+    ),
+    ("slots", "*", "mappings"): (
+        "ignored: slot mappings are not applied; slots are filled by collect steps,"
+        " set_slots, agents' set_slot_* tools and custom actions"
+    ),
+}
+
+
+def check_ignored_keys(
+    src: SourceFile, problems: Problems, table: Mapping[PathT, str] = IGNORED_DOMAIN_KEYS
+) -> None:
+    """A warning for each key of ``table`` that ``src`` sets (``"*"``: any one key)."""
+    for pattern, why in table.items():
+        for path in _matching(src.data, pattern, ()):
+            problems.warning(src, path, why)
+
+
+def _matching(data: Any, pattern: PathT, path: PathT) -> Iterable[PathT]:
+    """The paths in ``data`` matching ``pattern`` whose value is set (not empty)."""
+    if not pattern:
+        if data not in (None, [], {}, ""):
+            yield path
+        return
+    if not isinstance(data, dict):
+        return
+    head, rest = pattern[0], pattern[1:]
+    keys = list(data) if head == "*" else [head] if head in data else []
+    for key in keys:
+        yield from _matching(data[key], rest, (*path, key))
+
+
 def check_domain(src: SourceFile, domain: DomainConfig, problems: Problems) -> None:
-    """Slot definitions: categorical values, initial values of the right type."""
+    """Slot definitions: categorical values, initial values of the right type; Rasa keys
+    that are accepted but ignored."""
+    check_ignored_keys(src, problems)
     for name, slot in domain.slots.items():
         path: PathT = ("slots", name)
         has_values = SLOT_TYPES[slot.type].has_values
@@ -441,3 +488,55 @@ def template_problem(text: str) -> str | None:
     except jinja2.TemplateSyntaxError as exc:
         return f"has a Jinja syntax error at line {exc.lineno}: {exc.message}"
     return None
+
+
+# --------------------------------------------------------------------------- API keys
+
+#: Where each provider's client reads its key when ``api_key`` is not set (litellm's
+#: names). Providers not listed (ollama, hosted_vllm, bedrock...) are not checked.
+API_KEY_VARIABLES = {
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "gemini": "GEMINI_API_KEY",
+    "mistral": "MISTRAL_API_KEY",
+    "groq": "GROQ_API_KEY",
+    "cohere": "COHERE_API_KEY",
+    "deepseek": "DEEPSEEK_API_KEY",
+}
+
+
+def empty_api_keys(
+    endpoints: EndpointsConfig, env: Mapping[str, str], *, uses_default_model: bool
+) -> list[tuple[PathT, str]]:
+    """``(path in endpoints.yml, message)`` for each model whose API key is empty.
+
+    ``uses_default_model``: something uses the built-in default (OpenAI gpt-4o with
+    ``OPENAI_API_KEY``) because endpoints.yml has no model groups.
+    """
+    found: list[tuple[PathT, str]] = []
+    for i, group in enumerate(endpoints.model_groups):
+        for j, model in enumerate(group.models):
+            variable = API_KEY_VARIABLES.get(model.provider)
+            if model.api_key or variable is None or env.get(variable):
+                continue
+            if model.api_base and model.api_key is None:
+                continue  # a self-hosted OpenAI-compatible server may need no key
+            written = " and api_key is empty" if model.api_key == "" else ""
+            found.append(
+                (
+                    ("model_groups", i, "models", j),
+                    f"model group '{group.id}': no API key for {model.provider}/{model.model}"
+                    f" ({variable} is not set{written}); every request would be rejected:"
+                    f" export {variable}=..., or run offline with --scripted FILE",
+                )
+            )
+    if uses_default_model and not endpoints.model_groups and not env.get("OPENAI_API_KEY"):
+        found.append(
+            (
+                (),
+                "the default model openai/gpt-4o (no model_groups in endpoints.yml) has no"
+                " API key (OPENAI_API_KEY is not set): export OPENAI_API_KEY=..., add a"
+                " model group, or run offline with --scripted FILE",
+            )
+        )
+    return found

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from subagents.config.slots import SLOT_TYPES, Slot, SlotTypeName
 
@@ -40,6 +48,17 @@ class ModelConfig(_Model):
     max_tokens: int | None = None
     extra_headers: dict[str, str] = Field(default_factory=dict)
     extra_body: dict[str, Any] = Field(default_factory=dict)
+    _group: str | None = PrivateAttr(default=None)
+
+    @property
+    def group(self) -> str | None:
+        """The id of the model group this entry was resolved from (None: inline, default)."""
+        return self._group
+
+    def in_group(self, group_id: str) -> ModelConfig:
+        """This entry, marked as a model of group ``group_id`` (errors then name it)."""
+        self._group = group_id
+        return self
 
 
 class ModelGroup(_Model):

@@ -307,11 +307,16 @@ class Assistant:
 
 def _read_project(project_root: str | Path, llm_url: str | None) -> tuple[Path, Any]:
     """Read and check the project files (startup only: blocking file I/O is fine here)."""
-    from subagents.config.loader import load_project
+    from subagents.config.loader import api_key_warnings, load_project
 
     root = Path(project_root).resolve()
     project = load_project(root)
-    if llm_url is not None:
+    if llm_url is None:
+        for problem in api_key_warnings(project):
+            logger.warning(
+                "llm.api_key_missing %s", problem, extra={"event": "llm.api_key_missing"}
+            )
+    else:
         from subagents.testing import point_endpoints_at
 
         project.endpoints = point_endpoints_at(project.endpoints, llm_url)

@@ -130,7 +130,9 @@ def resolve_llm_config(
     groups = {group.id: group for group in endpoints.model_groups}
     if llm is None:
         group = groups.get(DEFAULT_GROUP_ID)
-        return [m.model_copy() for m in group.models] if group else [default_model_config()]
+        if group is None:
+            return [default_model_config()]
+        return [m.model_copy().in_group(group.id) for m in group.models]
     overrides = {
         key: value
         for key, value in (
@@ -158,7 +160,7 @@ def resolve_llm_config(
                 file=file,
                 field="configuration.llm.model_group",
             )
-        return [m.model_copy(update=overrides) for m in group.models]
+        return [m.model_copy(update=overrides).in_group(group.id) for m in group.models]
     inline_fields: dict[str, Any] = {
         key: getattr(llm, key)
         for key in ("provider", "model", "api_base", "api_key")

@@ -91,7 +91,11 @@ class LiteLLMClient:
                 raise
 
         return await call_with_retries(
-            attempt, retries=self.config.retries, policy=self.policy, label=self.label
+            attempt,
+            retries=self.config.retries,
+            policy=self.policy,
+            label=self.label,
+            group=self.config.group,
         )
 
     async def _once(self, kwargs: dict[str, Any]) -> LLMResponse:

@@ -144,6 +144,7 @@ class OpenAIHTTPClient:
                 retries=self.config.retries,
                 policy=self.policy,
                 label=self.label,
+                group=self.config.group,
             )
         state = _StreamState()
         return await call_with_retries(
@@ -151,6 +152,7 @@ class OpenAIHTTPClient:
             retries=self.config.retries,
             policy=self.policy,
             label=self.label,
+            group=self.config.group,
         )
 
     async def _post(self, body: bytes) -> LLMResponse:

@@ -97,11 +97,13 @@ async def call_with_retries(
     retries: int,
     policy: RetryPolicy,
     label: str,
+    group: str | None = None,
 ) -> T:
     """Run ``attempt`` with retries; raise :class:`LLMUnavailableError` when it keeps failing.
 
     ``attempt`` raises :class:`AttemptError` for a failure; ``label`` names the model in
-    messages (never the api key). Any other exception propagates at once, unretried.
+    messages (never the api key), ``group`` its model group. Any other exception
+    propagates at once, unretried.
     """
     retried = 0
 
@@ -126,7 +128,7 @@ async def call_with_retries(
             on_retry=note,
         )
     except AttemptError as exc:
-        raise _unavailable(exc, retried + 1, label) from exc
+        raise _unavailable(exc, retried + 1, label, group) from exc
 
 
 def _wait(exc: BaseException, number: int, policy: RetryPolicy) -> float:
@@ -136,7 +138,18 @@ def _wait(exc: BaseException, number: int, policy: RetryPolicy) -> float:
     return policy.backoff(number)
 
 
-def _unavailable(exc: AttemptError, attempts: int, label: str) -> LLMUnavailableError:
+def _unavailable(
+    exc: AttemptError, attempts: int, label: str, group: str | None
+) -> LLMUnavailableError:
+    if exc.status in (401, 403):
+        # Retrying cannot help and the raw body rarely says which key: name it.
+        owner = f"model group '{group}' ({label})" if group else f"model {label}"
+        message = (
+            f"the provider rejected the API key of {owner}: {exc.detail};"
+            " check its api_key in endpoints.yml (or the variable it reads)"
+        )
+        logger.error("llm.unavailable %s", message, extra={"event": "llm.unavailable"})
+        return LLMUnavailableError(message)
     tries = f"after {attempts} attempts" if attempts > 1 else "(not retried)"
     logger.error(
         "llm.unavailable model=%s %s", label, exc.detail, extra={"event": "llm.unavailable"}
