@@ -357,3 +357,16 @@ async def test_the_testing_pages_pytest_example_passes_on_the_example_project(
     exec(compile(block.text, str(block), "exec"), namespace)
     monkeypatch.chdir(REPO)
     await asyncio.wait_for(namespace["test_weather_flow"](scripted_model), timeout=60)
+
+
+def test_switching_to_the_http_action_server_says_what_happens_to_streaming() -> None:
+    """Where the switch is suggested (the example's endpoints.yml, the scaffold's, the
+    action server docs), the HTTP fallback is explained and grpc:// recommended."""
+    scaffold = REPO / "src" / "subagents" / "scaffold" / "project" / "endpoints.yml"
+    for file in (REPO / "endpoints.yml", scaffold):
+        text = " ".join(line.lstrip("# ") for line in file.read_text().splitlines())
+        assert "each chunk arrives as its own bot message" in text, file
+        assert "prefer grpc:// for actions that stream" in text, file
+    actions = (REPO / "docs" / "actions.md").read_text()
+    assert "**Streaming actions: use gRPC.**" in actions
+    assert "becomes **its own bot message**" in actions

@@ -7,10 +7,11 @@ litellm and grpc are imported inside the command that needs them.
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import logging
 import re
-import signal
+import socket
 import sys
 import uuid
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.markup import escape
 
@@ -30,6 +32,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: flags show as flags (rich help shows "--grpc <bool>").
+    rich_markup_mode=None,
 )
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -53,6 +57,39 @@ ScriptedOpt = Annotated[
         dir_okay=False,
     ),
 ]
+
+
+class LogLevel(enum.StrEnum):
+    """The --log-level choices."""
+
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+def _log_level_option() -> Any:
+    return typer.Option(help="How much to log.", case_sensitive=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from subagents import __version__
+
+        out.print(f"subagents {__version__}", markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Show the version and exit.", callback=_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Conversational assistants whose flows hand work to ReAct sub agents and actions."""
 
 
 # Attributes every LogRecord has (plus those formatters and uvicorn add): the rest of a
@@ -107,7 +144,8 @@ def _compact(value: Any) -> str:
     return text if len(text) <= _MAX_VALUE else text[: _MAX_VALUE - 1] + "…"
 
 
-def _setup_logging(level: str) -> None:
+def _setup_logging(level: str | LogLevel) -> None:
+    level = level.value if isinstance(level, LogLevel) else level
     if level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise _fail(f"--log-level {level!r} is not one of debug, info, warning, error")
     handler = logging.StreamHandler(sys.stderr)
@@ -161,7 +199,7 @@ def run(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 5005,
     scripted: ScriptedOpt = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+    log_level: Annotated[LogLevel, _log_level_option()] = LogLevel.info,
     workers: Annotated[
         int,
         typer.Option(
@@ -187,27 +225,56 @@ def run(
         if problem:
             raise _fail(problem)
         child = ["run", "--project", str(root), "--host", host, "--port", str(port)]
-        child += ["--log-level", log_level, "--reuse-port"]
+        child += ["--log-level", log_level.value, "--reuse-port"]
         if scripted:
             child += ["--scripted", str(scripted)]
         if a2a_url:
             child += ["--a2a", "--public-url", a2a_url]
         raise typer.Exit(supervise(child, workers, host, port))
+    # Bound before anything starts (MCP servers, the store): a busy port fails at once.
+    sock = _bind(host, port, reuse_port=reuse_port)
     try:
-        asyncio.run(_serve(root, host, port, script, log_level, reuse_port, a2a_url))
+        asyncio.run(_serve(root, sock, script, log_level.value, a2a_url))
     except KeyboardInterrupt:
         pass
     except Exception as exc:
         raise _startup_error(exc) from None
+    finally:
+        sock.close()
+
+
+def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening socket on ``host:port``, or a clear error naming the address.
+
+    ``reuse_port``: a socket shared with the other ``--workers`` (SO_REUSEPORT; the kernel
+    balances connections).
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, _, _, _, address = infos[0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise _fail(f"could not serve on {host}:{port}: {exc} (check --host)") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise _fail(
+            f"could not serve on {host}:{port}: {exc.strerror or exc}; the address is in use"
+            " or not allowed (pick another with --port, or stop what is using it)"
+        ) from None
+    return sock
 
 
 async def _serve(
     root: Path,
-    host: str,
-    port: int,
+    sock: socket.socket,
     script: ConversationScript | None,
     level: str,
-    reuse_port: bool = False,
     a2a_url: str | None = None,
 ) -> None:
     from subagents.server import create_app, open_assistant
@@ -219,39 +286,34 @@ async def _serve(
         app = create_app(assistant, a2a_url=a2a_url)
         if a2a_url:
             out.print(f"[dim]A2A agents: {a2a_url}/a2a[/]", markup=True)
-        await _uvicorn(app, host, port, level, reuse_port)
+        received = await _uvicorn(app, sock, level)
         unused = _unused_message(script, model) if script and model else None
         if unused:
             _print_warnings([unused])
-    logging.getLogger("subagents.cli").info("server.closed")
+    logging.getLogger("subagents.cli").info(
+        "server.closed", extra={"signal": received[0] if received else None}
+    )
 
 
-async def _uvicorn(app: Any, host: str, port: int, level: str, reuse_port: bool = False) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM; a clear error when the port cannot be bound.
+async def _uvicorn(app: Any, sock: socket.socket, level: str) -> list[str]:
+    """Serve ``app`` on the bound ``sock`` until SIGINT/SIGTERM; the signals received.
 
-    ``reuse_port``: serve a socket shared with the other ``--workers`` (SO_REUSEPORT).
+    ``log_config=None``: uvicorn's lines (access log included) go through our handler, in
+    the same format as ours.
     """
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, log_level=level.lower(), lifespan="on")
-    server = uvicorn.Server(config)
-    # uvicorn re-raises the signal that stopped it once it is done; a no-op handler
-    # keeps that from killing us (SIGTERM) before the assistant below is closed.
-    previous = {s: signal.signal(s, _noop_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        await server.serve(sockets=[_shared_socket(host, port)] if reuse_port else None)
-    except OSError:
-        pass  # the shared socket could not bind; reported just below
-    except SystemExit:
-        pass  # uvicorn exits when it cannot bind; reported just below
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if not server.started:
-        raise _fail(
-            f"could not serve on {host}:{port}: the address is in use or not allowed "
-            "(pick another with --port, or stop what is using it)"
-        )
+    from subagents.serving import stop_on_signals, uvicorn_server
+
+    config = uvicorn.Config(app, log_level=level.lower(), lifespan="on", log_config=None)
+    server = uvicorn_server(config)
+
+    def stop(_: str) -> None:
+        server.should_exit = True
+
+    with stop_on_signals(stop) as received:
+        await server.serve(sockets=[sock])
+    return received
 
 
 # --------------------------------------------------------------------------- a2a, serve-mcp
@@ -284,10 +346,11 @@ async def _serve_a2a(
 ) -> None:
     from subagents.server import create_a2a_app, open_agents
 
+    sock = _bind(host, port)  # before the MCP servers start: a busy port fails at once
     async with open_agents(root, scenario=script.path if script else None) as registry:
         app = create_a2a_app(registry, url)
         out.print(f"[dim]A2A agents: {url}/a2a[/]", markup=True)
-        await _uvicorn(app, host, port, level)
+        await _uvicorn(app, sock, level)
 
 
 @app.command(name="serve-mcp")
@@ -334,29 +397,9 @@ async def _serve_mcp(
         if transport == "stdio":
             await server.run_stdio_async()
             return
+        sock = _bind(host, port)
         err.print(f"[dim]MCP server: http://{host}:{port}{path}[/]", markup=True)
-        await _uvicorn(server.streamable_http_app(streamable_http_path=path), host, port, level)
-
-
-def _noop_signal(signum: int, frame: Any) -> None:
-    return None
-
-
-def _shared_socket(host: str, port: int) -> Any:
-    """A listening socket several worker processes bind at once (the kernel balances)."""
-    import socket
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
+        await _uvicorn(server.streamable_http_app(streamable_http_path=path), sock, level)
 
 
 # --------------------------------------------------------------------------- shell
@@ -374,7 +417,7 @@ def shell(
         bool,
         typer.Option(help="Read the keyboard even when the scenario has user turns."),
     ] = False,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "warning",
+    log_level: Annotated[LogLevel, _log_level_option()] = LogLevel.warning,
 ) -> None:
     """Chat in the terminal (streamed). With --scripted, plays the scenario's user turns."""
     root = _check_project(project)
@@ -639,7 +682,7 @@ def actions(
     token: Annotated[str | None, typer.Option(help="Require this auth token.")] = None,
     tls_cert: Annotated[Path | None, typer.Option(help="TLS certificate (PEM).")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+    log_level: Annotated[LogLevel, _log_level_option()] = LogLevel.info,
 ) -> None:
     """Serve the project's custom actions as an action server (HTTP or gRPC)."""
     root = _check_project(project)
@@ -668,9 +711,18 @@ def actions(
 # --------------------------------------------------------------------------- init
 
 
-@app.command()
+class _InitCommand(typer.core.TyperCommand):
+    """``Usage: subagents init [OPTIONS] DIRECTORY`` (typer writes ``{directory}``)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [self.options_metavar or "[OPTIONS]", "DIRECTORY"]
+
+
+@app.command(cls=_InitCommand)
 def init(
-    directory: Annotated[Path, typer.Argument(help="Where to create the project.")],
+    directory: Annotated[
+        Path, typer.Argument(help="Where to create the project.", metavar="DIRECTORY")
+    ],
 ) -> None:
     """Write a new, working project into DIRECTORY (which must be empty or missing)."""
     from subagents.scaffold import ScaffoldError, write_project
@@ -679,13 +731,24 @@ def init(
         written = write_project(directory)
     except ScaffoldError as exc:
         raise _fail(str(exc)) from None
-    out.print(f"Created {len(written)} files in {directory}.")
+    out.print(f"Created {len(written)} files in {directory}.", markup=False)
     out.print("Next steps:")
-    out.print(f"  cd {directory}")
-    out.print("  subagents validate")
-    out.print("  subagents shell --scripted scenarios/demo.yml   # offline, no API key")
-    out.print("  pytest                                         # tests/, offline too")
-    out.print("  subagents run                                  # serves on 127.0.0.1:5005")
+    for line in _next_steps(directory):
+        out.print(f"  {line}", markup=False)
+
+
+def _next_steps(directory: Path) -> list[str]:
+    """What to type after init, each with what it needs (in this environment)."""
+    return [
+        f"cd {directory}",
+        "subagents validate                               # check every file",
+        "subagents shell --scripted scenarios/demo.yml    # offline: a scripted model, no key",
+        "pip install pytest pytest-asyncio                # once, for the project's tests",
+        "pytest                                           # tests/, offline too",
+        "export OPENAI_API_KEY=sk-...                     # or edit endpoints.yml's model",
+        "subagents shell                                  # chat with the real model",
+        "subagents run                                    # REST on http://127.0.0.1:5005",
+    ]
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -59,19 +60,31 @@ class ActionService(pb_grpc.ActionServiceServicer):
         self, request: pb.WebhookRequest, context: grpc.aio.ServicerContext
     ) -> pb.WebhookResponse:
         """Run one action; whole result at the end."""
-        await self._authorise(context)
-        payload = wire.request_from_proto(request)
+        started, call = time.perf_counter(), _Call(request.next_action)
         try:
-            result = await self.core.execute(payload, CollectingDispatcher())
-        except Exception as exc:
-            await _abort(context, exc, payload.get("next_action", ""))
-        return wire.response_to_proto(result)
+            await self._authorise(context)
+            call.status = "OK"
+            payload = wire.request_from_proto(request)
+            try:
+                result = await self.core.execute(payload, CollectingDispatcher())
+            except Exception as exc:
+                call.status = _status_and_details(exc, call.action)[0].name
+                await _abort(context, exc, payload.get("next_action", ""))
+            return wire.response_to_proto(result)
+        finally:
+            _log_call("Webhook", call, started)
 
     async def WebhookStream(  # noqa: N802
         self, request: pb.WebhookRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.WebhookStreamEvent]:
         """Run one action, streaming its chunks, then its ``final_result``."""
-        await self._authorise(context)
+        started, call = time.perf_counter(), _Call(request.next_action)
+        try:
+            await self._authorise(context)
+        except BaseException:
+            _log_call("WebhookStream", call, started)
+            raise
+        call.status = "OK"
         payload = wire.request_from_proto(request)
         name = payload.get("next_action", "")
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -89,6 +102,7 @@ class ActionService(pb_grpc.ActionServiceServicer):
                     yield pb.WebhookStreamEvent(final_result=wire.response_to_proto(item["result"]))
                     return
                 if kind == "error":
+                    call.status = _status_and_details(item["exception"], name)[0].name
                     _set_error(context, item["exception"], name)
                     yield pb.WebhookStreamEvent(
                         error=pb.StreamError(action_name=name, message=str(item["exception"]))
@@ -100,6 +114,7 @@ class ActionService(pb_grpc.ActionServiceServicer):
                 if event is not None:
                     yield event
         finally:
+            _log_call("WebhookStream", call, started)
             if dispatcher.response_id:
                 self._streams.pop(dispatcher.response_id, None)
             if not task.done():  # the client went away: stop the action
@@ -146,6 +161,28 @@ class ActionService(pb_grpc.ActionServiceServicer):
                 grpc.StatusCode.UNAUTHENTICATED,
                 "missing or invalid token: send metadata 'authorization: Bearer <token>'",
             )
+
+
+class _Call:
+    """What the per-call log line says: the action and the gRPC status."""
+
+    def __init__(self, action: str) -> None:
+        self.action = action
+        self.status = "UNAUTHENTICATED"  # until the token is checked
+
+
+def _log_call(rpc: str, call: _Call, started: float) -> None:
+    # One line per call, as the HTTP server logs; never the payload (the user's words).
+    if logger.isEnabledFor(logging.INFO):
+        logger.info(
+            "actions.server.request",
+            extra={
+                "rpc": rpc,
+                "action": call.action,
+                "status": call.status,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
 
 
 _EXPECTED = (

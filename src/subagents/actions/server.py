@@ -133,7 +133,9 @@ async def _uvicorn(
         ssl_keyfile=tls_key,
         lifespan="off",
     )
-    server = uvicorn.Server(config)
+    from subagents.serving import uvicorn_server
+
+    server = uvicorn_server(config)  # signals are handled by serve() (a clean stop)
     task = asyncio.create_task(_serve_without_exit(server))
     deadline = time.monotonic() + _START_TIMEOUT
     while not server.started:
@@ -214,13 +216,15 @@ def serve(
     tls_cert: str | None = None,
     tls_key: str | None = None,
 ) -> None:
-    """Blocking :func:`serve_async`; Ctrl-C stops it.
+    """Blocking :func:`serve_async`; SIGINT (Ctrl-C) and SIGTERM stop it cleanly.
 
     The HTTP server runs on uvloop when it is installed (a dependency except on Windows):
     ~25% less CPU per webhook call. The gRPC server keeps asyncio's own loop, the one
     grpc.aio supports.
     """
-    main = serve_async(project_root, actions_module, host, port, grpc, token, tls_cert, tls_key)
+    main = _serve_until_signal(
+        project_root, actions_module, host, port, grpc, token, tls_cert, tls_key
+    )
     with contextlib.suppress(KeyboardInterrupt):
         if not grpc and importlib.util.find_spec("uvloop") is not None:
             import uvloop
@@ -228,3 +232,22 @@ def serve(
             uvloop.run(main)
         else:
             asyncio.run(main)
+
+
+async def _serve_until_signal(*args: Any) -> None:
+    """:func:`serve_async` until SIGINT / SIGTERM, then a stop line (exit code 0)."""
+    from subagents.serving import stop_on_signals
+
+    running: list[RunningServer] = []
+    task = asyncio.create_task(serve_async(*args, ready=running.append))
+
+    def stop(_: str) -> None:
+        if running:
+            running[0].stop()  # graceful: in-flight calls finish
+        else:
+            task.cancel()  # still starting
+
+    with stop_on_signals(stop) as received, contextlib.suppress(asyncio.CancelledError):
+        await task
+    if received:
+        print(f"subagents action server stopped ({received[0]})", flush=True)

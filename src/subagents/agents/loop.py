@@ -16,8 +16,9 @@ JSON, schema violations) and tool failures (every
 exceptions: toolsets convert theirs into the error tree.
 
 Progress: ``on_event`` (optional) is awaited with ``{"event": "tool_started", "name",
-"agent"}`` before and ``{"event": "tool_finished", "name", "agent", "is_error"}`` after
-every executed call (never arguments or results). Without it the hot path only pays one
+"agent"}`` (plus ``"builtin": True`` for task_completed / set_slot_*) before and
+``{"event": "tool_finished", "name", "agent", "is_error"}`` after every executed call
+(never arguments or results). Without it the hot path only pays one
 ``is None`` check per call.
 """
 
@@ -300,7 +301,11 @@ async def execute_call(toolbox: Toolbox, run: Run, call: ToolCall) -> CallRecord
     name = tool.spec.name if tool is not None else call.name
     if run.on_event is None:
         return await _guarded_call(toolbox, tool, name, run, call)
-    await _notify(run, {"event": "tool_started", "name": name, "agent": run.agent})
+    started: dict[str, Any] = {"event": "tool_started", "name": name, "agent": run.agent}
+    if tool is not None and tool.spec.source == "builtin":
+        # task_completed / set_slot_*: the agent's bookkeeping, not work to show the user.
+        started["builtin"] = True
+    await _notify(run, started)
     try:
         record = await _guarded_call(toolbox, tool, name, run, call)
     except (RunFailure, asyncio.CancelledError):

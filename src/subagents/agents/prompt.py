@@ -9,6 +9,11 @@ Variables available to every template:
 ``slot_names``             the slots the task agent must fill (prints as ``a, b``)
 ``agent_name``             the agent's name
 ``current_datetime``, ``current_date``, ``current_time``   local time at the start of the run
+
+Templates render with Jinja's strict undefined: a misspelt variable fails loudly instead of
+rendering as nothing (and is reported at load, see
+:func:`subagents.config.checks.template_problem`). A slot without a value still renders
+empty: ``slots`` answers every name.
 """
 
 from __future__ import annotations
@@ -22,10 +27,19 @@ import jinja2
 
 from subagents.errors import ConfigError
 
-_ENV = jinja2.Environment(autoescape=False, undefined=jinja2.Undefined, keep_trailing_newline=True)
+_ENV = jinja2.Environment(
+    autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+)
 
 OPEN_AGENT_TEMPLATE = "open_agent.jinja2"
 TASK_AGENT_TEMPLATE = "task_agent.jinja2"
+
+
+class SlotValues(dict[str, Any]):
+    """Slot values by name; a slot that is not set reads as ``""`` (renders empty)."""
+
+    def __missing__(self, key: str) -> Any:
+        return ""
 
 
 class NameList(list[str]):
@@ -62,6 +76,10 @@ def render_prompt(template: jinja2.Template, variables: dict[str, Any]) -> str:
         "current_datetime": now.isoformat(timespec="seconds"),
         "current_date": now.date().isoformat(),
         "current_time": now.strftime("%H:%M"),
+        "slot_names": NameList(),
+        "conversation_history": "",
+        "user_message": "",
         **variables,
     }
+    full["slots"] = SlotValues(full.get("slots") or {})
     return template.render(full)

@@ -52,8 +52,8 @@ class ShellPrinter:
 
     async def on_progress(self, event: dict[str, Any]) -> None:
         """Show a line when an agent or action starts working (``tool_started``)."""
-        if event.get("event") != "tool_started":
-            return
+        if event.get("event") != "tool_started" or event.get("builtin"):
+            return  # built-in control tools (task_completed, set_slot_*) are not "work"
         self._end_stream()
         name = escape(str(event.get("name", "tool")))
         if event.get("kind") == "agent":

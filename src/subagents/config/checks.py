@@ -347,7 +347,8 @@ def check_agent(src: SourceFile, cfg: AgentConfig, folder: Path, ctx: Context) -
         if value is not None and value <= 0 and not (key == "max_retries" and value == 0):
             ctx.problems.error(src, ("configuration", key), "must be greater than 0")
     if cfg.configuration.prompt_template:
-        return _read_template(src, cfg.configuration.prompt_template, folder, ctx)
+        custom = bool(cfg.configuration.module)
+        return _read_template(src, cfg.configuration.prompt_template, folder, ctx, custom)
     return None
 
 
@@ -454,7 +455,9 @@ def _check_a2a_module(src: SourceFile, dotted: str, ctx: Context) -> None:
         )
 
 
-def _read_template(src: SourceFile, ref: str, folder: Path, ctx: Context) -> str | None:
+def _read_template(
+    src: SourceFile, ref: str, folder: Path, ctx: Context, custom_class: bool
+) -> str | None:
     path: PathT = ("configuration", "prompt_template")
     candidates = [ctx.root / ref, folder / ref]
     found = next((p for p in candidates if p.is_file()), None)
@@ -475,7 +478,30 @@ def _read_template(src: SourceFile, ref: str, folder: Path, ctx: Context) -> str
     if problem:
         ctx.problems.error(src, path, f"prompt template '{ref}' {problem}")
         return None
+    unknown = unknown_template_variables(text)
+    if unknown and custom_class:
+        # The class's template_variables() may add them: only the run can tell.
+        extra = " (fine if template_variables() of configuration.module adds it)"
+        ctx.problems.warning(src, path, f"prompt template '{ref}' {unknown}{extra}")
+    elif unknown:
+        ctx.problems.error(src, path, f"prompt template '{ref}' {unknown}")
+        return None
     return text
+
+
+#: The variables a prompt template can use (see subagents.agents.prompt, which renders them
+#: with Jinja's strict undefined: any other name would fail every run).
+PROMPT_VARIABLES = (
+    "agent_name",
+    "conversation_history",
+    "current_date",
+    "current_datetime",
+    "current_time",
+    "description",
+    "slot_names",
+    "slots",
+    "user_message",
+)
 
 
 def template_problem(text: str) -> str | None:
@@ -487,6 +513,33 @@ def template_problem(text: str) -> str | None:
         jinja2.Environment(autoescape=False).from_string(text)
     except jinja2.TemplateSyntaxError as exc:
         return f"has a Jinja syntax error at line {exc.lineno}: {exc.message}"
+    return None
+
+
+def unknown_template_variables(text: str) -> str | None:
+    """What is wrong with the variables a (syntactically valid) template uses, or None."""
+    import jinja2
+    from jinja2 import meta
+
+    parsed = jinja2.Environment(autoescape=False).parse(text)
+    unknown = sorted(meta.find_undeclared_variables(parsed) - set(PROMPT_VARIABLES))
+    if not unknown:
+        return None
+    names = ("variable " if len(unknown) == 1 else "variables ") + ", ".join(
+        f"'{name}'" for name in unknown
+    )
+    line = _first_line_using(text, unknown[0])
+    at = f" (line {line})" if line else ""
+    hint = suggest(unknown[0], PROMPT_VARIABLES, "variables")
+    hint = hint if hint.startswith("; did you mean") else ""
+    return f"uses unknown {names}{at}{hint}; the variables are: {', '.join(PROMPT_VARIABLES)}"
+
+
+def _first_line_using(text: str, name: str) -> int | None:
+    pattern = re.compile(rf"(?<![\w.]){re.escape(name)}(?!\w)")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if ("{{" in line or "{%" in line) and pattern.search(line):
+            return number
     return None
 
 
