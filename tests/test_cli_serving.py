@@ -170,7 +170,7 @@ def test_run_stops_cleanly_on_sigterm_and_logs_access_lines_like_ours(
     # Every line, ours and uvicorn's, has the one format.
     assert all(LINE.match(line) for line in lines), err
     assert "config.loaded" in err and "1 flow" in err  # what it found, at start
-    assert lines[-1].endswith("server.stopped signal=SIGTERM"), err
+    assert lines[-1].endswith("server.closed signal=SIGTERM"), err
 
 
 def test_run_on_a_busy_port_fails_before_starting_mcp_servers(tmp_path: Path) -> None:
