@@ -457,6 +457,9 @@ async def _shell(
         if script and model:
             watch_scripted_replies(script, model, problems.append)
             after_turn = lambda: _print_warnings(problems)  # noqa: E731
+        project = getattr(assistant, "project", None)
+        if project is not None:
+            out.print(f"[dim]Loaded {escape(project.summary())} from {escape(str(root))}[/]")
         if script and script.user_turns and not interactive:
             turns = _plural(len(script.user_turns), "user turn")
             out.print(f"[dim]Playing {script.path} ({turns}) as {sender}[/]")

@@ -71,6 +71,7 @@ def test_shell_names_the_model_group_without_a_key_at_start(tmp_path: Path) -> N
     assert "llm.api_key_missing" in done.stderr
     assert "model group 'main': no API key for openai/gpt-4o" in done.stderr
     assert "Bot: Hi" in done.stdout  # a /flow needs no model: the shell works
+    assert f"Loaded 0 agents, 1 flow, 0 MCP servers, 0 actions from {tmp_path}" in done.stdout
 
 
 def test_shell_offline_does_not_ask_for_a_key(tmp_path: Path) -> None:
