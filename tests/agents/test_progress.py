@@ -59,9 +59,11 @@ async def test_every_tool_call_reports_started_and_finished(scripted_model: Any)
         ("task_completed", False),
     ]
     assert len(events) == 8
+    # Only the built-in control tool is marked as such (the shell does not show it).
+    assert [e["name"] for e in events if e.get("builtin")] == ["task_completed"]
     # No arguments or results ever travel with progress events.
     for event in events:
-        assert set(event) <= {"event", "name", "agent", "is_error"}
+        assert set(event) <= {"event", "name", "agent", "is_error", "builtin"}
         assert event["agent"] == "helper"
         assert "s3cr3t" not in repr(event)
 
