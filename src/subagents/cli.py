@@ -264,8 +264,8 @@ def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise _fail(
-            f"could not serve on {host}:{port}: {exc.strerror or exc}; the address is in use"
-            " or not allowed (pick another with --port, or stop what is using it)"
+            f"could not serve on {host}:{port}: the address is in use or not allowed"
+            f" ({exc.strerror or exc}); pick another with --port, or stop what is using it"
         ) from None
     return sock
 
