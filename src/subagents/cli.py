@@ -101,7 +101,24 @@ _RECORD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__
     "color_message",
 }
 _MAX_VALUE = 240
-_PLAIN = re.compile(r"[^\s\"'=]+")
+_PLAIN = re.compile(r"[^\s\"'=\x00-\x1f\x7f-\x9f]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` with control characters shown as ``\\xNN`` (tabs kept).
+
+    A logged value (a sender id, a path, a message) must not forge log lines with a
+    newline or recolour a terminal with an escape sequence.
+    """
+    pattern = _CONTROL_BUT_NEWLINE if keep_newlines else _CONTROL
+    return pattern.sub(
+        lambda m: (
+            f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}"
+        ),
+        text,
+    )
 
 
 class EventFormatter(logging.Formatter):
@@ -114,9 +131,12 @@ class EventFormatter(logging.Formatter):
     """
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging API
-        line = super().formatMessage(record)
+        line = escape_controls(super().formatMessage(record))
         fields = extra_fields(record)
         return f"{line} {fields}" if fields else line
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging API
+        return escape_controls(super().formatException(ei), keep_newlines=True)
 
 
 def extra_fields(record: logging.LogRecord) -> str:
@@ -141,6 +161,7 @@ def _compact(value: Any) -> str:
             text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
         except (TypeError, ValueError):
             text = repr(value)
+    text = escape_controls(text)
     return text if len(text) <= _MAX_VALUE else text[: _MAX_VALUE - 1] + "…"
 
 
@@ -212,12 +233,82 @@ def run(
         bool, typer.Option("--a2a", help="Also serve the project's agents over A2A (/a2a).")
     ] = False,
     public_url: PublicUrlOpt = None,
+    auth_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SUBAGENTS_AUTH_TOKEN",
+            help="Require this token (?token= or Bearer) on the conversation API.",
+        ),
+    ] = None,
+    jwt_secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SUBAGENTS_JWT_SECRET",
+            help="Accept JWTs signed with this secret (or public key / @file for RS*/ES*).",
+        ),
+    ] = None,
+    jwt_method: Annotated[str, typer.Option(help="JWT algorithm.")] = "HS256",
+    jwt_private_key: Annotated[
+        str | None,
+        typer.Option(help="Accepted for Rasa compatibility; only verification is done here."),
+    ] = None,
+    protect_webhook: Annotated[
+        bool,
+        typer.Option(help="Also require auth on the REST webhook (a JWT posts as itself)."),
+    ] = False,
+    max_message_chars: Annotated[int, typer.Option(help="Longest user message.")] = 16 * 1024,
+    max_body_bytes: Annotated[int, typer.Option(help="Largest request body.")] = 1024 * 1024,
+    max_inflight_turns: Annotated[int, typer.Option(help="Turns at once (then 503).")] = 256,
+    max_connections: Annotated[
+        int | None, typer.Option(help="Open connections (default: from the file limit).")
+    ] = None,
+    header_timeout: Annotated[float, typer.Option(help="Seconds to send headers.")] = 10.0,
+    body_timeout: Annotated[float, typer.Option(help="Seconds to send the body.")] = 10.0,
+    keep_alive_timeout: Annotated[int, typer.Option(help="Idle keep-alive seconds.")] = 5,
+    turn_timeout: Annotated[
+        float, typer.Option(help="Whole-turn budget in seconds (0: unbounded).")
+    ] = 60.0,
 ) -> None:
-    """Serve the project: REST channel, health and tracker endpoints."""
+    """Serve the project: REST channel, health, readiness and tracker endpoints."""
+    from subagents.channels.auth import JWT_METHODS, AuthSettings, load_key
+    from subagents.channels.limits import RequestLimits
+    from subagents.server import ServerSettings
+
     root = _check_project(project)
     _setup_logging(log_level)
+    if jwt_method not in JWT_METHODS:
+        raise _fail(f"--jwt-method {jwt_method!r} is not one of {', '.join(JWT_METHODS)}")
+    for name, value in (
+        ("--max-message-chars", max_message_chars),
+        ("--max-body-bytes", max_body_bytes),
+        ("--max-inflight-turns", max_inflight_turns),
+    ):
+        if value < 1:
+            raise _fail(f"{name} must be at least 1 (got {value})")
     script = _read_script(scripted) if scripted else None
     a2a_url = (public_url or f"http://{host}:{port}") if a2a else None
+    auth = AuthSettings(
+        token=auth_token or None,
+        jwt_secret=load_key(jwt_secret),
+        jwt_method=jwt_method,
+        protect_webhook=protect_webhook,
+    )
+    _register_auth_secrets(auth)
+    settings = ServerSettings(
+        auth=auth,
+        limits=RequestLimits(
+            max_body_bytes=max_body_bytes,
+            max_message_chars=max_message_chars,
+            max_inflight_turns=max_inflight_turns,
+            body_timeout=body_timeout,
+        ),
+        header_timeout=header_timeout,
+        keep_alive_timeout=keep_alive_timeout,
+        max_connections=max_connections,
+    )
+    if not reuse_port:  # a worker: its supervisor warned already
+        _warn_exposed(host, auth)
+    budget = turn_timeout if turn_timeout > 0 else None
     if workers > 1:
         from subagents.workers import check_workers_config, supervise
 
@@ -226,6 +317,7 @@ def run(
             raise _fail(problem)
         child = ["run", "--project", str(root), "--host", host, "--port", str(port)]
         child += ["--log-level", log_level.value, "--reuse-port"]
+        child += _worker_args(settings, turn_timeout, protect_webhook)
         if scripted:
             child += ["--scripted", str(scripted)]
         if a2a_url:
@@ -234,7 +326,7 @@ def run(
     # Bound before anything starts (MCP servers, the store): a busy port fails at once.
     sock = _bind(host, port, reuse_port=reuse_port)
     try:
-        asyncio.run(_serve(root, sock, script, log_level.value, a2a_url))
+        asyncio.run(_serve(root, sock, script, log_level.value, settings, budget, a2a_url))
     except KeyboardInterrupt:
         pass
     except Exception as exc:
@@ -270,23 +362,83 @@ def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     return sock
 
 
+def _worker_args(settings: Any, turn_timeout: float, protect_webhook: bool) -> list[str]:
+    """The serving options for worker processes; secrets go through the environment.
+
+    Workers inherit the environment, where ``ps`` does not show values: the token and
+    JWT secret are put there rather than on their command lines.
+    """
+    import os
+
+    auth, limits = settings.auth, settings.limits
+    if auth.token:
+        os.environ["SUBAGENTS_AUTH_TOKEN"] = auth.token
+    if auth.jwt_secret:
+        os.environ["SUBAGENTS_JWT_SECRET"] = auth.jwt_secret
+    args = ["--jwt-method", auth.jwt_method, "--turn-timeout", str(turn_timeout)]
+    args += ["--max-message-chars", str(limits.max_message_chars)]
+    args += ["--max-body-bytes", str(limits.max_body_bytes)]
+    args += ["--max-inflight-turns", str(limits.max_inflight_turns)]
+    args += ["--body-timeout", str(limits.body_timeout)]
+    args += ["--header-timeout", str(settings.header_timeout)]
+    args += ["--keep-alive-timeout", str(settings.keep_alive_timeout)]
+    if settings.max_connections:
+        args += ["--max-connections", str(settings.max_connections)]
+    if protect_webhook:
+        args.append("--protect-webhook")
+    return args
+
+
+def _register_auth_secrets(auth: Any) -> None:
+    from subagents.config.secrets import register_log_secrets
+
+    register_log_secrets([s for s in (auth.token, auth.jwt_secret) if s])
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _warn_exposed(host: str, auth: Any) -> None:
+    if auth.enabled or is_loopback(host):
+        return
+    err.print(
+        f"[yellow]warning:[/] serving on {escape(host)} without authentication: anyone who "
+        "can reach it can read every conversation; set --auth-token or --jwt-secret "
+        "(or SUBAGENTS_AUTH_TOKEN)"
+    )
+
+
 async def _serve(
     root: Path,
     sock: socket.socket,
     script: ConversationScript | None,
     level: str,
+    settings: Any,
+    turn_timeout: float | None,
     a2a_url: str | None = None,
 ) -> None:
     from subagents.server import create_app, open_assistant
+    from subagents.server_http import install_resource_log
 
+    install_resource_log(asyncio.get_running_loop())
     scenario = script.path if script else None
     async with open_assistant(root, scenario=scenario) as (assistant, model):
+        assistant.turn_timeout = turn_timeout
         if script and model:
             watch_scripted_replies(script, model, lambda p: _print_warnings([p]))
-        app = create_app(assistant, a2a_url=a2a_url)
+        app = create_app(assistant, a2a_url=a2a_url, settings=settings)
         if a2a_url:
             out.print(f"[dim]A2A agents: {a2a_url}/a2a[/]", markup=True)
-        received = await _uvicorn(app, sock, level)
+        received = await _uvicorn(app, sock, level, settings)
         unused = _unused_message(script, model) if script and model else None
         if unused:
             _print_warnings([unused])
@@ -295,7 +447,7 @@ async def _serve(
     )
 
 
-async def _uvicorn(app: Any, sock: socket.socket, level: str) -> list[str]:
+async def _uvicorn(app: Any, sock: socket.socket, level: str, settings: Any = None) -> list[str]:
     """Serve ``app`` on the bound ``sock`` until SIGINT/SIGTERM; the signals received.
 
     ``log_config=None``: uvicorn's lines (access log included) go through our handler, in
@@ -303,9 +455,11 @@ async def _uvicorn(app: Any, sock: socket.socket, level: str) -> list[str]:
     """
     import uvicorn
 
+    from subagents.server_http import guard_options
     from subagents.serving import stop_on_signals, uvicorn_server
 
-    config = uvicorn.Config(app, log_level=level.lower(), lifespan="on", log_config=None)
+    guards = guard_options(settings) if settings is not None else {}
+    config = uvicorn.Config(app, log_level=level.lower(), lifespan="on", log_config=None, **guards)
     server = uvicorn_server(config)
 
     def stop(_: str) -> None:

@@ -12,15 +12,20 @@ Two factories:
 Routes::
 
     POST /webhooks/rest/webhook            REST channel (?stream=true for NDJSON)
-    GET  /health                           {"status": "ok"}
+    GET  /health                           {"status": "ok"} (liveness)
+    GET  /ready                            readiness: store, lock store, broker, MCP servers
+    GET  /openapi.json                     the OpenAPI document of these routes
     GET  /conversations/{id}/tracker       {"sender_id", "slots", "latest_message", "events"}
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +33,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from subagents.channels.auth import Authenticator, AuthError, AuthSettings
+from subagents.channels.limits import RequestLimits
 from subagents.channels.rest import RestChannel
 
 if TYPE_CHECKING:
@@ -36,9 +44,74 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("subagents.server")
 
+READY_TIMEOUT = 5.0
+"""Seconds each readiness check may take before it counts as down."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Authentication, request limits and connection handling of the server.
+
+    The defaults are those of ``subagents run`` (see docs/security.md).
+    """
+
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    limits: RequestLimits = field(default_factory=RequestLimits)
+    header_timeout: float = 10.0
+    """Seconds a client may take to send a request's headers."""
+    keep_alive_timeout: int = 5
+    """Seconds an idle keep-alive connection stays open."""
+    max_connections: int | None = None
+    """Open connections at most; None: derived from the process's file limit."""
+
 
 async def _health(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
+
+
+async def _ready(request: Request) -> Response:
+    """Readiness: the tracker store answers a read, lock store/broker answer, MCP states."""
+    assistant = request.app.state.assistant
+    checks: dict[str, Any] = {}
+    store = assistant.store
+    checks["tracker_store"] = await _check(_read_store(store))
+    for name in ("lock_store", "broker"):
+        part = getattr(assistant, name, None)
+        if part is not None and callable(getattr(part, "ping", None)):
+            checks[name] = await _check(part.ping())
+    ready = all(c["status"] == "ok" for c in checks.values())
+    mcp = _mcp_states(assistant)
+    body: dict[str, Any] = {"status": "ready" if ready else "unavailable", "checks": checks}
+    if mcp:
+        body["mcp_servers"] = mcp
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def _read_store(store: Any) -> None:
+    ping = getattr(store, "ping", None)
+    if callable(ping):
+        await ping()
+    else:
+        await store.load("__subagents_ready__")
+
+
+async def _check(probe: Any) -> dict[str, Any]:
+    try:
+        async with asyncio.timeout(READY_TIMEOUT):
+            await probe
+    except Exception as exc:
+        logger.warning("server.not_ready", extra={"error": f"{type(exc).__name__}: {exc}"})
+        return {"status": "down", "error": type(exc).__name__}
+    return {"status": "ok"}
+
+
+def _mcp_states(assistant: Any) -> dict[str, str]:
+    """Each MCP server's connection state (reconnected on next use when disconnected)."""
+    registry = getattr(assistant, "agents", None)
+    states = getattr(registry, "mcp_states", None)
+    if not callable(states):
+        return {}
+    return dict(states())
 
 
 async def _tracker(request: Request) -> Response:
@@ -53,12 +126,73 @@ async def _webhook(request: Request) -> Response:
     return await channel.webhook(request)
 
 
+async def _openapi(request: Request) -> Response:
+    from subagents.server_openapi import openapi_document
+
+    return JSONResponse(openapi_document(request.app.state.settings))
+
+
 def _routes() -> list[Route]:
     return [
         Route("/health", _health, methods=["GET"]),
+        Route("/ready", _ready, methods=["GET"]),
+        Route("/openapi.json", _openapi, methods=["GET"]),
         Route("/webhooks/rest/webhook", _webhook, methods=["POST"]),
         Route("/conversations/{conversation_id}/tracker", _tracker, methods=["GET"]),
     ]
+
+
+_CONVERSATION_PATH = re.compile(r"^/conversations/([^/]+)(/|$)")
+_PROTECTED = ("/conversations", "/inspector")
+
+
+class AuthMiddleware:
+    """Requires credentials on the conversation API (``/conversations``, ``/inspector``).
+
+    ``/conversations/{id}/...`` needs access to ``id``; other protected paths need an
+    admin. The webhook is checked by the REST channel (it needs the body's sender).
+    """
+
+    def __init__(self, app: ASGIApp, auth: Authenticator) -> None:
+        self.app = app
+        self.auth = auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith(_PROTECTED):
+            await self.app(scope, receive, send)
+            return
+        match = _CONVERSATION_PATH.match(path)
+        conversation_id = match.group(1) if match else None
+        try:
+            self.auth.check(Request(scope), conversation_id)
+        except AuthError as exc:
+            await exc.response()(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _build(
+    assistant: Any,
+    settings: ServerSettings,
+    lifespan: Any,
+    routes: list[BaseRoute] | None = None,
+) -> Starlette:
+    app = Starlette(routes=routes if routes is not None else _routes(), lifespan=lifespan)
+    auth = Authenticator(settings.auth) if settings.auth.enabled else None
+    if auth is not None:
+        app.add_middleware(AuthMiddleware, auth=auth)
+    app.state.settings = settings
+    app.state.auth = auth
+    if assistant is not None:
+        _attach(app, assistant)
+    return app
+
+
+def _attach(app: Starlette, assistant: Any) -> None:
+    settings: ServerSettings = app.state.settings
+    app.state.assistant = assistant
+    app.state.rest = RestChannel(assistant, limits=settings.limits, auth=app.state.auth)
 
 
 def create_app(
@@ -66,12 +200,15 @@ def create_app(
     *,
     close_assistant: bool = False,
     a2a_url: str | None = None,
+    settings: ServerSettings | None = None,
 ) -> Starlette:
     """The ASGI app serving ``assistant``.
 
     With ``close_assistant=True`` the app's shutdown awaits ``assistant.aclose()``.
     ``a2a_url`` (the public base URL, such as ``http://127.0.0.1:5005``) also serves the
     project's agents over A2A under ``/a2a`` (``subagents run --a2a``).
+    ``settings`` sets authentication and request limits (default: no auth, the limits of
+    docs/security.md).
     """
 
     @contextlib.asynccontextmanager
@@ -89,10 +226,7 @@ def create_app(
         from subagents.channels.agent_sessions import AgentSessions
 
         routes += a2a_routes(AgentSessions(_registry(assistant)), a2a_url)
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.assistant = assistant
-    app.state.rest = RestChannel(assistant)
-    return app
+    return _build(assistant, settings or ServerSettings(), lifespan, routes)
 
 
 def create_project_app(
@@ -100,6 +234,7 @@ def create_project_app(
     *,
     llm_url: str | None = None,
     scenario: str | Path | None = None,
+    settings: ServerSettings | None = None,
 ) -> Starlette:
     """The ASGI app for the project at ``project_root``, loaded when the server starts.
 
@@ -111,14 +246,13 @@ def create_project_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_assistant(root, llm_url=llm_url, scenario=scenario) as (assistant, _):
-            app.state.assistant = assistant
-            app.state.rest = RestChannel(assistant)
+            _attach(app, assistant)
             logger.info("server.started", extra={"project": str(root)})
             yield
             await app.state.rest.drain()
             logger.info("server.stopping", extra={"project": str(root)})
 
-    return Starlette(routes=_routes(), lifespan=lifespan)
+    return _build(None, settings or ServerSettings(), lifespan)
 
 
 def create_a2a_app(registry: Any, a2a_url: str) -> Starlette:

@@ -94,6 +94,10 @@ class AgentRegistry:
         logger.info("agents.loaded", extra={"agents": len(self.project.agents)})
         return self
 
+    def mcp_states(self) -> dict[str, str]:
+        """Each MCP server's connection state (readiness reports)."""
+        return self._mcp.states() if self._mcp is not None else {}
+
     async def aclose(self) -> None:
         """Close LLM clients and, when this registry opened them, the MCP connections."""
         for client in self._llms.values():

@@ -51,7 +51,11 @@ class ShellPrinter:
         self.console.print(f"[bold cyan]Bot:[/] {escape(_render(message))}")
 
     async def on_progress(self, event: dict[str, Any]) -> None:
-        """Show a line when an agent or action starts working (``tool_started``)."""
+        """Show a line when an agent or action starts working, and while a turn is long."""
+        if event.get("event") == "still_working":
+            self._end_stream()
+            self.console.print(f"[dim]  … still working ({event.get('elapsed', '?')} s)[/]")
+            return
         if event.get("event") != "tool_started" or event.get("builtin"):
             return  # built-in control tools (task_completed, set_slot_*) are not "work"
         self._end_stream()

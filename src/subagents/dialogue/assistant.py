@@ -12,6 +12,7 @@ the turn's events in one transaction.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from subagents.config.secrets import redact_data, secret_values
+from subagents.dialogue import events as ev
 from subagents.dialogue.domain import Domain
 from subagents.dialogue.engine import DialogueEngine
 from subagents.dialogue.flows import Flow
@@ -33,6 +35,11 @@ from subagents.stores.base import TrackerStore
 from subagents.stores.broker import EventBroker
 
 logger = logging.getLogger("subagents.dialogue.assistant")
+
+TURN_TIMEOUT = 60.0
+"""Default whole-turn budget (seconds), model retries and tool calls included."""
+PROGRESS_INTERVAL = 10.0
+"""Seconds between ``still_working`` progress events of a long turn."""
 
 Callback = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -78,6 +85,9 @@ class Assistant:
         self._closers = closers or []
         self._closed = False
         self._secrets = secret_values(getattr(project, "secrets", None) or ())
+        self.turn_timeout: float | None = TURN_TIMEOUT
+        """Whole-turn budget in seconds (None: unbounded); past it the user is answered."""
+        self.progress_interval: float = PROGRESS_INTERVAL
 
     # ------------------------------------------------------------------ loading
 
@@ -202,17 +212,24 @@ class Assistant:
             )
             self._turns[conversation_id] = turn
             try:
-                await self.engine.handle(turn, text)
-            except Exception:  # never let a bug surface as a server error mid-conversation
+                await self._advance(turn, text)
+            except Exception as exc:  # never let a bug surface as a server error mid-turn
                 logger.exception(
                     "assistant.turn.crashed", extra={"conversation_id": conversation_id}
                 )
+                turn.log(ev.event("turn_failed", error=type(exc).__name__))
                 await turn.utter("utter_internal_error")
+            except asyncio.CancelledError:
+                # Shutdown or a caller that gave up: keep what the user said.
+                turn.record_partial()
+                turn.log(ev.event("turn_failed", error="cancelled"))
+                await asyncio.shield(self._save(conversation_id, state, turn))
+                raise
             finally:
                 self._turns.pop(conversation_id, None)
+            turn.record_partial()
             lease.check()  # another replica may own the conversation now: do not save
-            saved_state, events = self._redacted(state, turn.events)
-            await self.store.save(conversation_id, saved_state, events)
+            events = await self._save(conversation_id, state, turn)
             if self.broker is not None:  # under the lock: commit order across replicas
                 await self.broker.publish(conversation_id, events)
         return turn
@@ -230,6 +247,54 @@ class Assistant:
         turn = Turn(conversation_id, state, self.domain, on_message=on_message)
         await turn.utter("utter_busy" if busy else "utter_internal_error")
         return turn.messages
+
+    async def _advance(self, turn: Turn, text: str) -> None:
+        """Run the engine within the turn budget, reporting ``still_working`` meanwhile.
+
+        Past ``turn_timeout`` seconds the turn is cancelled wherever it is (a model that
+        never answers, a hung tool), the current flow is cancelled and the user is
+        answered with ``utter_internal_error``.
+        """
+        ticker = None
+        if turn.on_progress is not None and self.progress_interval > 0:
+            ticker = asyncio.create_task(_still_working(turn, self.progress_interval))
+        budget = asyncio.timeout(self.turn_timeout)
+        try:
+            async with budget:
+                await self.engine.handle(turn, text)
+        except TimeoutError:
+            if not budget.expired():
+                raise
+            logger.error(
+                "assistant.turn.timeout",
+                extra={"conversation_id": turn.conversation_id, "seconds": self.turn_timeout},
+            )
+            turn.log(ev.event("turn_failed", error="timeout", seconds=self.turn_timeout))
+            await self.engine.fail(turn, f"the turn took longer than {self.turn_timeout:g} s")
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+
+    async def _save(
+        self, conversation_id: str, state: ConversationState, turn: Turn
+    ) -> list[dict[str, Any]]:
+        """Save the turn; if its events cannot be stored, store the user's message at least.
+
+        A value the store cannot serialise (from a custom action, say) must not lose the
+        whole turn: the events are saved again as JSON-safe copies. Returns the events
+        as stored.
+        """
+        saved_state, events = self._redacted(state, turn.events)
+        try:
+            await self.store.save(conversation_id, saved_state, events)
+        except (TypeError, ValueError) as exc:
+            logger.error(
+                "assistant.turn.save_failed",
+                extra={"conversation_id": conversation_id, "error": str(exc)[:200]},
+            )
+            safe_state, events = _json_safe(saved_state), _json_safe(events)
+            await self.store.save(conversation_id, safe_state, events)
+        return events
 
     def barge_in(self, conversation_id: str) -> bool:
         """The user started talking: stop the streaming custom action of this conversation.
@@ -364,6 +429,23 @@ async def _open_stores(
         closers.append(broker.aclose)
         await open_store(broker)
     return lock_store, broker
+
+
+async def _still_working(turn: Turn, interval: float) -> None:
+    """Report ``{"event": "still_working", "elapsed": seconds}`` every ``interval``."""
+    started = time.monotonic()
+    while True:
+        await asyncio.sleep(interval)
+        elapsed = round(time.monotonic() - started)
+        await turn.report({"event": "still_working", "name": "turn", "elapsed": elapsed})
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` round-tripped through JSON: odd objects as strings, bad text replaced."""
+    import json
+
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return json.loads(text.encode("utf-8", "replace").decode("utf-8"))
 
 
 async def _close_all(closers: list[Callable[[], Awaitable[None]]]) -> None:

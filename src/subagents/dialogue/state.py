@@ -90,6 +90,10 @@ class Frame:
 
 RECENT_LIMIT = 30
 """How many user/bot messages the state keeps for conversation histories."""
+RECENT_MESSAGE_CHARS = 4000
+"""A longer message is cut to this many characters in the history sent to models."""
+RECENT_TOTAL_CHARS = 24000
+"""The history sent to models holds at most this many characters (oldest dropped first)."""
 
 
 @dataclass
@@ -127,10 +131,19 @@ class ConversationState:
         return cls(**known)
 
     def remember(self, role: str, text: str) -> None:
-        """Add a user/bot message to the recent window (bounded)."""
+        """Add a user/bot message to the recent window (bounded in count and characters).
+
+        One huge message must not be resent to the model on every later turn: each is
+        cut to ``RECENT_MESSAGE_CHARS`` and the window to ``RECENT_TOTAL_CHARS``.
+        """
+        if len(text) > RECENT_MESSAGE_CHARS:
+            text = text[: RECENT_MESSAGE_CHARS - 1] + "…"
         self.recent.append({"role": role, "text": text})
         if len(self.recent) > RECENT_LIMIT:
             del self.recent[: len(self.recent) - RECENT_LIMIT]
+        total = sum(len(m["text"]) for m in self.recent)
+        while total > RECENT_TOTAL_CHARS and len(self.recent) > 1:
+            total -= len(self.recent.pop(0)["text"])
 
     def apply(self, ev: dict[str, Any], initial_slots: dict[str, Any]) -> None:
         """Update the state for one event (the event is already in the turn's log)."""

@@ -48,6 +48,7 @@ class Turn:
         self.action_cancel: asyncio.Event | None = None
         """Set while a streaming caller's custom action runs; setting it barges in."""
         self._initial_slots = domain.initial_slots()
+        self._partial: list[str] = []  # text streamed since the last whole message
 
     @property
     def streaming(self) -> bool:
@@ -96,6 +97,10 @@ class Turn:
 
         ``metadata`` goes into the ``bot`` event only (e.g. ``{"barged_in": True}``).
         """
+        if streamed:
+            self._partial.clear()
+        else:
+            self.record_partial()
         body = {k: message[k] for k in _MESSAGE_KEYS if message.get(k) not in (None, [], {}, "")}
         if not body:
             return
@@ -118,9 +123,24 @@ class Turn:
         await self.say(message)
         return True
 
+    def record_partial(self) -> None:
+        """Record text the user saw streamed but whose whole message never came.
+
+        A model stream broken midway leaves such text; it is logged as a ``bot`` event
+        with ``metadata: {"partial": true}`` before whatever follows (the error reply).
+        """
+        text = "".join(self._partial)
+        self._partial.clear()
+        if text.strip():
+            out = {"recipient_id": self.conversation_id, "text": text}
+            self.log(ev.bot({**out, "metadata": {"partial": True}}))
+
     async def chunk(self, piece: dict[str, Any]) -> None:
         """Stream one piece of a message to a streaming caller."""
         if self.on_message is not None:
+            text = piece.get("text")
+            if isinstance(text, str):
+                self._partial.append(text)
             await self.on_message({"recipient_id": self.conversation_id, **piece, "chunk": True})
 
     async def progress(self, event: str, name: str, **fields: Any) -> None:

@@ -404,6 +404,14 @@ class MCPServerConnection(Toolset):
         # Forget owners that already finished (their clients are gone).
         self._owners = {k: v for k, v in self._owners.items() if not v[0].done()}
 
+    @property
+    def state(self) -> str:
+        """``connected``, ``disconnected`` (reconnected on next use) or ``closed``."""
+        if self._closed:
+            return "closed"
+        client = self._client
+        return "connected" if client is not None and _usable(client) else "disconnected"
+
     def stderr_tail(self) -> str:
         """The last lines a stdio server wrote to stderr before its last connection ended."""
         return self._stderr_tail

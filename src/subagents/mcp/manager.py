@@ -71,6 +71,13 @@ class MCPManager:
         if failures:
             raise failures[0]
 
+    def states(self) -> dict[str, str]:
+        """``{server name: "connected" | "disconnected" | "closed"}`` (readiness reports).
+
+        A disconnected server is reconnected on its next use.
+        """
+        return {name: conn.state for name, conn in self._connections.items()}
+
     def toolset(self, name: str) -> MCPServerConnection:
         """The toolset of server ``name`` (its tools under their own names)."""
         return self._get(name)

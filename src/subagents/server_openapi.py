@@ -1,0 +1,155 @@
+"""The OpenAPI 3 document of the server's REST API, served at ``GET /openapi.json``.
+
+Written by hand (the routes are few and their shapes are the contract): a change to a
+route's request or reply belongs here too. ``tests/hardening/test_fuzz.py`` fuzzes a
+running ``subagents run --scripted`` against this document with schemathesis.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from subagents.server import ServerSettings
+
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}, "field": {"type": "string"}},
+}
+_MESSAGE = {
+    "type": "object",
+    "required": ["recipient_id"],
+    "properties": {
+        "recipient_id": {"type": "string"},
+        "text": {"type": "string"},
+        "buttons": {"type": "array"},
+        "image": {"type": "string"},
+        "custom": {},
+        "attachment": {},
+    },
+}
+_TRACKER = {
+    "type": "object",
+    "required": ["sender_id", "slots", "latest_message", "events"],
+    "properties": {
+        "sender_id": {"type": "string"},
+        "slots": {"type": "object"},
+        "latest_message": {"type": "object"},
+        "events": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _webhook(settings: ServerSettings) -> dict[str, Any]:
+    limits = settings.limits
+    body = {
+        "type": "object",
+        "required": ["sender", "message"],
+        "properties": {
+            "sender": {"type": "string", "minLength": 1, "maxLength": limits.max_sender_chars},
+            "message": {"type": "string", "maxLength": limits.max_message_chars},
+            "metadata": {"type": "object"},
+        },
+    }
+    messages = {"type": "array", "items": {"$ref": "#/components/schemas/Message"}}
+    ok = _json("The bot messages of the turn", messages)
+    ok["content"]["application/x-ndjson"] = {"schema": {"type": "string"}}
+    return {
+        "post": {
+            "summary": "Send one user message (Rasa's REST channel)",
+            "parameters": [
+                {
+                    "name": "stream",
+                    "in": "query",
+                    "required": False,
+                    "description": "true: newline-delimited JSON messages as produced",
+                    "schema": {"type": "string", "enum": ["true", "false"]},
+                }
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": body}},
+            },
+            "responses": {
+                "200": ok,
+                "400": _error("Malformed request (field names what is wrong)"),
+                "401": _error("Credentials missing or invalid (webhook protected)"),
+                "403": _error("The token may not post as this sender"),
+                "408": _error("The body did not arrive in time"),
+                "413": _error("Body or message over the limit"),
+                "503": _error("Too many turns in flight; retry after Retry-After seconds"),
+            },
+        }
+    }
+
+
+def openapi_document(settings: ServerSettings) -> dict[str, Any]:
+    """The OpenAPI 3.0 document for a server with ``settings`` (limits, auth)."""
+    auth = settings.auth.enabled
+    tracker: dict[str, Any] = {
+        "get": {
+            "summary": "The conversation's slots and events",
+            "parameters": [
+                {
+                    "name": "conversation_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            ],
+            "responses": {
+                "200": _json("The tracker", {"$ref": "#/components/schemas/Tracker"}),
+                "401": _error("Credentials missing or invalid"),
+                "403": _error("The token may not read this conversation"),
+            },
+        }
+    }
+    if auth:
+        tracker["get"]["security"] = [{"bearer": []}, {"token": []}]
+    doc: dict[str, Any] = {
+        "openapi": "3.0.3",
+        "info": {"title": "subagents", "version": "1"},
+        "paths": {
+            "/health": {
+                "get": {
+                    "summary": "Liveness",
+                    "responses": {"200": _json("Alive", {"type": "object"})},
+                }
+            },
+            "/ready": {
+                "get": {
+                    "summary": "Readiness: stores and MCP servers",
+                    "responses": {
+                        "200": _json("Ready", {"type": "object"}),
+                        "503": _json("A required part is down", {"type": "object"}),
+                    },
+                }
+            },
+            "/webhooks/rest/webhook": _webhook(settings),
+            "/conversations/{conversation_id}/tracker": tracker,
+        },
+        "components": {"schemas": {"Error": _ERROR, "Message": _MESSAGE, "Tracker": _TRACKER}},
+    }
+    if auth:
+        doc["components"]["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "token": {"type": "apiKey", "in": "query", "name": "token"},
+        }
+        if settings.auth.protect_webhook:
+            doc["paths"]["/webhooks/rest/webhook"]["post"]["security"] = [
+                {"bearer": []},
+                {"token": []},
+            ]
+    return doc
