@@ -75,16 +75,26 @@ async def _ready(request: Request) -> Response:
     checks: dict[str, Any] = {}
     store = assistant.store
     checks["tracker_store"] = await _check(_read_store(store))
-    for name in ("lock_store", "broker"):
-        part = getattr(assistant, name, None)
-        if part is not None and callable(getattr(part, "ping", None)):
-            checks[name] = await _check(part.ping())
+    for name, part in _remote_parts(assistant).items():
+        checks[name] = await _check(part.ping())
     ready = all(c["status"] == "ok" for c in checks.values())
     mcp = _mcp_states(assistant)
     body: dict[str, Any] = {"status": "ready" if ready else "unavailable", "checks": checks}
     if mcp:
         body["mcp_servers"] = mcp
     return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def _remote_parts(assistant: Any) -> dict[str, Any]:
+    """The lock store (when not the in-process default) and event broker, if configured."""
+    parts: dict[str, Any] = {}
+    lock_store = getattr(assistant, "lock_store", None) or getattr(assistant, "_locks", None)
+    endpoints = getattr(getattr(assistant, "project", None), "endpoints", None)
+    lock_type = getattr(getattr(endpoints, "lock_store", None), "type", "in_memory")
+    if lock_type not in ("in_memory", "memory"):
+        parts["lock_store"] = lock_store
+    parts["event_broker"] = getattr(assistant, "broker", None)
+    return {k: v for k, v in parts.items() if v is not None and callable(getattr(v, "ping", None))}
 
 
 async def _read_store(store: Any) -> None:

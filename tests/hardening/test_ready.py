@@ -76,3 +76,25 @@ def test_control_characters_in_logged_values_are_escaped() -> None:
     line = formatter.format(record)
     assert "\n" not in line and "\r" not in line and "\x1b" not in line
     assert "\\u001b[31mred" in line and "\\x0a" in line
+
+
+async def test_ready_checks_a_configured_redis_lock_store(
+    tmp_path: Path, scripted_model: Any
+) -> None:
+    model = await scripted_model([])
+    endpoints = {
+        "tracker_store": {"type": "memory"},
+        "lock_store": {
+            "type": "redis",
+            "url": "127.0.0.1",
+            "port": 6379,
+            "key_prefix": "ready-test",
+        },
+    }
+    assistant = await Assistant.load(write_project(tmp_path / "p", endpoints), llm_url=model.url)
+    try:
+        async with serve(assistant, ServerSettings()) as app:
+            body = (await app.client.get("/ready")).json()
+    finally:
+        await assistant.aclose()
+    assert body["checks"] == {"tracker_store": {"status": "ok"}, "lock_store": {"status": "ok"}}
