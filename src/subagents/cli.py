@@ -836,7 +836,18 @@ def actions(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 5055,
     grpc: Annotated[bool, typer.Option("--grpc", help="Serve gRPC instead of HTTP.")] = False,
-    token: Annotated[str | None, typer.Option(help="Require this auth token.")] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SUBAGENTS_ACTIONS_TOKEN",
+            help="Require this auth token (better: SUBAGENTS_ACTIONS_TOKEN or --token-file, "
+            "which `ps` does not show).",
+        ),
+    ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(help="Read the auth token from this file.", dir_okay=False),
+    ] = None,
     tls_cert: Annotated[Path | None, typer.Option(help="TLS certificate (PEM).")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
     log_level: Annotated[LogLevel, _log_level_option()] = LogLevel.info,
@@ -846,6 +857,12 @@ def actions(
     _setup_logging(log_level)
     if (tls_cert is None) != (tls_key is None):
         raise _fail("--tls-cert and --tls-key go together; give both or neither")
+    token = _action_token(token, token_file)
+    if token is None and not is_loopback(host):
+        err.print(
+            f"[yellow]warning:[/] serving actions on {escape(host)} without a token: anyone "
+            "who can reach it can run them; set SUBAGENTS_ACTIONS_TOKEN or --token-file"
+        )
     from subagents.actions.server import serve
 
     try:
@@ -863,6 +880,21 @@ def actions(
         pass
     except Exception as exc:
         raise _startup_error(exc) from None
+
+
+def _action_token(token: str | None, token_file: Path | None) -> str | None:
+    """The action server's token: --token / SUBAGENTS_ACTIONS_TOKEN, or --token-file."""
+    if token_file is None:
+        return token or None
+    if token:
+        raise _fail("give the token once: --token (or SUBAGENTS_ACTIONS_TOKEN) or --token-file")
+    try:
+        value = token_file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise _fail(f"--token-file {token_file}: cannot read it ({exc.strerror})") from None
+    if not value:
+        raise _fail(f"--token-file {token_file} is empty; write the token into it")
+    return value
 
 
 # --------------------------------------------------------------------------- init

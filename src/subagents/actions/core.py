@@ -42,7 +42,11 @@ class ActionServerCore:
         """Whether ``supplied`` authorises a call (always when no token is configured)."""
         if not self.token:
             return True
-        return supplied is not None and hmac.compare_digest(supplied, self.token)
+        if supplied is None:
+            return False
+        # Bytes: compare_digest refuses non-ASCII str (a 500 instead of a 401).
+        given = supplied.encode("utf-8", "backslashreplace")
+        return hmac.compare_digest(given, self.token.encode("utf-8", "backslashreplace"))
 
     def parse_call(self, payload: Any) -> tuple[str, dict[str, Any]]:
         """Return ``(next_action, tracker)`` or raise :class:`BadActionCall`."""

@@ -35,6 +35,7 @@ from subagents.actions.interfaces import (
 )
 from subagents.actions.protos import action_webhook_pb2 as pb
 from subagents.actions.protos import action_webhook_pb2_grpc as pb_grpc
+from subagents.actions.redaction import internal_error
 
 logger = logging.getLogger("subagents.actions.server")
 
@@ -102,10 +103,12 @@ class ActionService(pb_grpc.ActionServiceServicer):
                     yield pb.WebhookStreamEvent(final_result=wire.response_to_proto(item["result"]))
                     return
                 if kind == "error":
-                    call.status = _status_and_details(item["exception"], name)[0].name
-                    _set_error(context, item["exception"], name)
+                    code, details = _status_and_details(item["exception"], name)
+                    call.status = code.name
+                    context.set_code(code)
+                    context.set_details(details)
                     yield pb.WebhookStreamEvent(
-                        error=pb.StreamError(action_name=name, message=str(item["exception"]))
+                        error=pb.StreamError(action_name=name, message=details)
                     )
                     return
                 if dispatcher.is_streaming_cancelled:
@@ -142,10 +145,6 @@ class ActionService(pb_grpc.ActionServiceServicer):
         try:
             result = await self.core.execute(payload, dispatcher)
         except Exception as exc:
-            if not isinstance(exc, _EXPECTED):
-                logger.exception(
-                    "actions.server.action_failed", extra={"action": payload.get("next_action")}
-                )
             await queue.put({"event": "error", "exception": exc})
         else:
             await queue.put({"event": "done", "result": result})
@@ -185,14 +184,6 @@ def _log_call(rpc: str, call: _Call, started: float) -> None:
         )
 
 
-_EXPECTED = (
-    ActionExecutionRejection,
-    ActionNotFoundException,
-    ActionMissingDomainException,
-    BadActionCall,
-)
-
-
 def _stream_event(item: dict[str, Any]) -> pb.WebhookStreamEvent | None:
     kind, rid = item["event"], item.get("response_id") or ""
     if kind == "stream_start":
@@ -216,7 +207,8 @@ def _status_and_details(exc: BaseException, name: str) -> tuple[grpc.StatusCode,
         return grpc.StatusCode.INTERNAL, json.dumps(body)
     if isinstance(exc, BadActionCall):
         return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
-    return grpc.StatusCode.INTERNAL, f"action '{name}' failed: {type(exc).__name__}: {exc}"
+    # The exception text may hold secrets: the caller gets an error id, the log the rest.
+    return grpc.StatusCode.INTERNAL, internal_error(name, exc)
 
 
 async def _abort(context: grpc.aio.ServicerContext, exc: BaseException, name: str) -> None:
@@ -224,10 +216,11 @@ async def _abort(context: grpc.aio.ServicerContext, exc: BaseException, name: st
     await context.abort(code, details)
 
 
-def _set_error(context: grpc.aio.ServicerContext, exc: BaseException, name: str) -> None:
+def _set_error(context: grpc.aio.ServicerContext, exc: BaseException, name: str) -> str:
     code, details = _status_and_details(exc, name)
     context.set_code(code)
     context.set_details(details)
+    return details
 
 
 def _read(path: str) -> bytes:

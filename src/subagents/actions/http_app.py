@@ -2,7 +2,8 @@
 
 Status codes as the Rasa SDK: 200 result, 400 rejected or bad request, 401 bad token,
 404 unknown action, 449 domain missing (resend with the domain), 500 action failed.
-Every error body is JSON ``{"error": ..., "action_name"?: ...}``.
+Every error body is JSON ``{"error": ..., "action_name"?: ...}``; a 500 names an error id
+(the exception and its traceback are in the server's log under that id, not in the body).
 
 ``POST /webhook`` is served by a plain ASGI handler in front of Starlette: the webhook is
 the hot path and Starlette's middleware, routing and Request objects cost more per call
@@ -33,6 +34,7 @@ from subagents.actions.interfaces import (
     ActionMissingDomainException,
     ActionNotFoundException,
 )
+from subagents.actions.redaction import internal_error
 
 logger = logging.getLogger("subagents.actions.server")
 
@@ -147,8 +149,8 @@ async def _run(core: ActionServerCore, payload: dict[str, Any]) -> tuple[int, by
     except ActionMissingDomainException as exc:
         return _error(449, exc.message, exc.action_name)
     except Exception as exc:
-        logger.exception("actions.server.action_failed", extra={"action": name})
-        return _error(500, f"action '{name}' failed: {type(exc).__name__}: {exc}", name)
+        # The exception text may hold secrets: the caller gets an error id, the log the rest.
+        return _error(500, internal_error(name, exc), name)
     return 200, _dumps(result)
 
 

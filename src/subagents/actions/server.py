@@ -222,6 +222,10 @@ def serve(
     ~25% less CPU per webhook call. The gRPC server keeps asyncio's own loop, the one
     grpc.aio supports.
     """
+    from subagents.actions.redaction import install_log_redaction
+
+    # Its own token and key-like values never reach the log (tracebacks included).
+    install_log_redaction([token] if token else [])
     main = _serve_until_signal(
         project_root, actions_module, host, port, grpc, token, tls_cert, tls_key
     )
