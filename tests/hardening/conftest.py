@@ -38,7 +38,7 @@ def write_project(root: Path, endpoints: dict[str, Any] | None = None, **files: 
     """A project with the trip flow; JSON is YAML, so the files are written as JSON."""
     root.mkdir(parents=True, exist_ok=True)
     data = {
-        "endpoints.yml": endpoints or {"tracker_store": {"type": "memory"}},
+        "endpoints.yml": {"tracker_store": {"type": "memory"}} if endpoints is None else endpoints,
         "domain.yml": files.get("domain", DOMAIN),
         "flows.yml": {"flows": files.get("flows", FLOWS)},
     }

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from subagents.errors import SchemaVersionError
+from subagents.errors import SchemaVersionError, StoreUnavailable
 
 logger = logging.getLogger("subagents.stores.sqlite")
 
@@ -71,6 +71,25 @@ def migrate(conn: sqlite3.Connection, path: Path, target: int = SCHEMA_VERSION) 
     return max(found, target)
 
 
+def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a damaged file at start, rather than failing every turn later.
+
+    ``quick_check`` reads every page once (O(file size), no index cross-checks).
+    """
+    rows = conn.execute("PRAGMA quick_check").fetchall()
+    problems = [str(r[0]) for r in rows if r and r[0] != "ok"]
+    if problems:
+        raise _damaged(path, "; ".join(problems[:3]))
+
+
+def _damaged(path: Path, detail: str) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"tracker store {path} is damaged ({detail}); to start with an empty store move the "
+        f"file away (e.g. mv {path} {path}.broken), or restore it from a backup "
+        f"(sqlite3 {path} .recover can salvage what is readable)"
+    )
+
+
 class SQLiteTrackerStore:
     """Tracker store in a SQLite file (created with its parent folder when missing)."""
 
@@ -88,12 +107,18 @@ class SQLiteTrackerStore:
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.path.is_file() and self.path.stat().st_size == 0:
+                raise _damaged(self.path, "it is empty (0 bytes), not a database")
             conn = sqlite3.connect(self.path, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self._synchronous}")
-            conn.execute("PRAGMA busy_timeout=5000")
             try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(f"PRAGMA synchronous={self._synchronous}")
+                conn.execute("PRAGMA busy_timeout=5000")
+                _check_integrity(conn, self.path)
                 migrate(conn, self.path)
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                raise _damaged(self.path, str(exc)) from exc
             except BaseException:
                 conn.close()
                 raise
