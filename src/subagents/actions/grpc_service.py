@@ -216,13 +216,6 @@ async def _abort(context: grpc.aio.ServicerContext, exc: BaseException, name: st
     await context.abort(code, details)
 
 
-def _set_error(context: grpc.aio.ServicerContext, exc: BaseException, name: str) -> str:
-    code, details = _status_and_details(exc, name)
-    context.set_code(code)
-    context.set_details(details)
-    return details
-
-
 def _read(path: str) -> bytes:
     return Path(path).read_bytes()  # startup only: blocking is fine
 
