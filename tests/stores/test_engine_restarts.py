@@ -34,7 +34,11 @@ async def _burst_through(
     phase = {"down": False, "after": 0}
 
     async def conversation(sender: str) -> None:
-        for i in range(10_000):
+        # Paced and bounded: unpaced turns grow each conversation by thousands of turns
+        # while the engine restarts, and serialising those states starves the event loop
+        # (the asyncio.timeout below can then never fire).
+        for i in range(1_500):
+            await asyncio.sleep(0.02)
             answer = Answer(sender, i, 0)
             answer.texts = [
                 m["text"]
