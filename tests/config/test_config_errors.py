@@ -287,3 +287,9 @@ def test_lock_store_unknown_type_names_the_field(tmp_path: Path) -> None:
 
     found = problems(tmp_path)
     assert any(p.field == "lock_store.type" and "redis" in p.message for p in found), found
+
+
+def test_literal_store_password_is_an_error(tmp_path: Path) -> None:
+    write(tmp_path, {"endpoints.yml": "tracker_store:\n  type: sql\n  password: hunter22\n"})
+
+    assert_problem(problems(tmp_path), "endpoints.yml", 3, "tracker_store.password", "use ${VAR}")
