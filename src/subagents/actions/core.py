@@ -64,7 +64,7 @@ class ActionServerCore:
 
     def resolve_domain(self, payload: dict[str, Any], action_name: str) -> dict[str, Any]:
         """The domain for this call (see class docstring)."""
-        domain = payload.get("domain")
+        domain: dict[str, Any] | None = payload.get("domain")
         digest = payload.get("domain_digest")
         if domain is None:
             if self.domain is not None and digest and digest == self.domain_digest:

@@ -18,9 +18,9 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf import empty_pb2
@@ -231,7 +231,12 @@ async def start_grpc_server(
     from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
     server = grpc.aio.server()
-    pb_grpc.add_ActionServiceServicer_to_server(ActionService(core), server)
+    # The generated stubs are untyped: give the one function we call its type here.
+    add_servicer = cast(
+        Callable[[ActionService, grpc.aio.Server], None],
+        pb_grpc.add_ActionServiceServicer_to_server,
+    )
+    add_servicer(ActionService(core), server)
     health_servicer = health.aio.HealthServicer()
     await health_servicer.set(HEALTH_SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)

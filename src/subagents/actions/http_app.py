@@ -216,7 +216,7 @@ def _token_of(scope: Scope) -> str | None:
     if query:
         params = dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
         if "token" in params:
-            return params["token"]
+            return str(params["token"])
     auth = _header(scope, b"authorization")
     if auth is None:
         return None

@@ -118,14 +118,14 @@ class Tracker:
         if not ranking:
             return None
         if ranking[0].get("name") == "nlu_fallback" and skip_fallback_intent:
-            return ranking[1].get("name") if len(ranking) > 1 else None
-        return ranking[0].get("name")
+            return _str_or_none(ranking[1].get("name")) if len(ranking) > 1 else None
+        return _str_or_none(ranking[0].get("name"))
 
     def get_latest_input_channel(self) -> str | None:
         """The input channel of the latest ``user`` event (``None`` without one)."""
         for event in reversed(self.events):
             if event.get("event") == "user":
-                return event.get("input_channel")
+                return _str_or_none(event.get("input_channel"))
         return None
 
     def is_paused(self) -> bool:
@@ -313,3 +313,7 @@ class ActionMissingDomainException(SubagentsError):  # noqa: N818
 
     def __str__(self) -> str:
         return self.message
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -10,11 +10,13 @@ on receipt so actions see the usual domain shape.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 
 from subagents.actions.protos import action_webhook_pb2 as pb
+
+_M = TypeVar("_M")
 
 _TRACKER_FIELDS = (
     "sender_id",
@@ -60,7 +62,7 @@ def request_to_proto(payload: dict[str, Any]) -> pb.WebhookRequest:
 
 def request_from_proto(request: pb.WebhookRequest) -> dict[str, Any]:
     """A ``WebhookRequest`` as the webhook call dict the HTTP server would get."""
-    payload = MessageToDict(request, preserving_proto_field_name=True)
+    payload: dict[str, Any] = MessageToDict(request, preserving_proto_field_name=True)
     tracker = payload.setdefault("tracker", {})
     tracker.setdefault("sender_id", payload.get("sender_id", ""))
     if request.HasField("domain"):
@@ -92,7 +94,7 @@ def chunk_to_proto(chunk: dict[str, Any], response_id: str) -> pb.Chunk:
 
 def chunk_from_proto(chunk: pb.Chunk) -> dict[str, Any]:
     """A ``Chunk`` as a payload dict (without ``response_id``)."""
-    body = MessageToDict(chunk, preserving_proto_field_name=True)
+    body: dict[str, Any] = MessageToDict(chunk, preserving_proto_field_name=True)
     body.pop("response_id", None)
     return body
 
@@ -134,11 +136,13 @@ def _unwrap(item: dict[str, Any]) -> Any:
     return item.get("string_value", "")
 
 
-def _parse(body: dict[str, Any], message: Any) -> Any:
+def _parse(body: dict[str, Any], message: _M) -> _M:
+    """Fill ``message`` (a protobuf message) from ``body`` and return it."""
     try:
-        return ParseDict(body, message, ignore_unknown_fields=True)
+        ParseDict(body, message, ignore_unknown_fields=True)
     except (ParseError, TypeError, ValueError):
         # Values JSON has no type for (datetime, Decimal, ...): send their string form.
-        message.Clear()
+        message.Clear()  # type: ignore[attr-defined]
         safe = json.loads(json.dumps(body, default=str))
-        return ParseDict(safe, message, ignore_unknown_fields=True)
+        ParseDict(safe, message, ignore_unknown_fields=True)
+    return message

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from subagents.config.secrets import (
     ENDPOINTS_SECRET_PATHS,
     register_log_secrets,
 )
-from subagents.config.source import Problems, SourceFile, read_yaml, validate_model
+from subagents.config.source import PathT, Problems, SourceFile, read_yaml, validate_model
 from subagents.errors import ConfigErrors, ConfigProblem
 
 logger = logging.getLogger("subagents.config")
@@ -323,7 +323,9 @@ class _Loader:
             if (self.root / name).is_file():
                 self.problems.add("warning", name, None, None, why)
 
-    def _load(self, name: str, model: type, secret_paths: tuple) -> tuple[SourceFile, Any] | None:
+    def _load(
+        self, name: str, model: type, secret_paths: Sequence[PathT]
+    ) -> tuple[SourceFile, Any] | None:
         path = self.root / name
         if not path.is_file():
             alt = path.with_suffix(".yaml")

@@ -317,7 +317,7 @@ def _resolve_loc(data: Any, loc: PathT, err_type: str) -> PathT:
     for i, part in enumerate(loc):
         in_list = isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
         if in_list or (isinstance(current, dict) and part in current):
-            current = current[part]  # type: ignore[index]
+            current = current[part]
             out.append(part)
         elif i == len(loc) - 1 and err_type == "missing":
             out.append(part)

@@ -4,8 +4,10 @@ conversion of tool results into text for the model."""
 
 from __future__ import annotations
 
+from subagents.tools.base import MAX_RESULT_CHARS
+
 from .connection import MCPServerConnection
 from .manager import MCPManager
-from .results import MAX_RESULT_CHARS, result_to_outcome
+from .results import result_to_outcome
 
 __all__ = ["MAX_RESULT_CHARS", "MCPManager", "MCPServerConnection", "result_to_outcome"]

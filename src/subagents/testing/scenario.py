@@ -441,7 +441,8 @@ def unknown_keys_message(unknown: Sequence[Any], allowed: set[str] | Sequence[st
 
 def load_scenario(path: str | Path) -> list[Script]:
     """Read a scenario from a YAML (or JSON) file: ``scenario: [...]`` or the keyed form."""
-    from ruamel.yaml import YAML, YAMLError
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
 
     file = Path(path)
     try:

@@ -141,7 +141,7 @@ def compile_validator(schema: Mapping[str, Any] | None, tool_name: str = "") -> 
         logger.warning("tool.schema.invalid", extra={"tool": tool_name, "error": exc.message[:200]})
         cls = jsonschema.Draft202012Validator
         published = {"type": "object"}
-    return cls(published)  # type: ignore[no-any-return]
+    return cls(published)
 
 
 def validation_error(validator: Validator, arguments: Any) -> str | None:

@@ -14,7 +14,7 @@ OnChunk = Callable[[dict[str, Any]], Awaitable[None]]
 
 def connect_backoff(_exc: BaseException, failed_attempt: int) -> float:
     """Seconds before retrying a call that never reached the action server (0.1 s, 0.2 s, ...)."""
-    return min(0.1 * 2 ** (failed_attempt - 1), 2.0)
+    return min(0.1 * 2.0 ** (failed_attempt - 1), 2.0)
 
 
 @dataclass

@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import grpc
@@ -120,7 +120,11 @@ class GRPCExecutor:
                 self._channel = grpc.aio.secure_channel(self.target, creds)
             else:
                 self._channel = grpc.aio.insecure_channel(self.target)
-            self._stub = pb_grpc.ActionServiceStub(self._channel)
+            # The generated stubs are untyped: give the constructor its type here.
+            stub_class = cast(
+                Callable[[grpc.aio.Channel], pb_grpc.ActionServiceStub], pb_grpc.ActionServiceStub
+            )
+            self._stub = stub_class(self._channel)
         return self._stub
 
     async def run(
