@@ -1,4 +1,4 @@
-"""The ``subagents`` command: run, shell, validate, actions, init.
+"""The ``subagents`` command: run, shell, agent, validate, actions, init.
 
 Importing this module stays light (typer and rich only): uvicorn, the dialogue engine,
 litellm and grpc are imported inside the command that needs them.
@@ -323,6 +323,8 @@ def run(
         if a2a_url:
             child += ["--a2a", "--public-url", a2a_url]
         raise typer.Exit(supervise(child, workers, host, port))
+    if script is not None:
+        err.print(f"[dim]{escape(scripted_mode_note(script))}[/]")
     # Bound before anything starts (MCP servers, the store): a busy port fails at once.
     sock = _bind(host, port, reuse_port=reuse_port)
     try:
@@ -414,6 +416,16 @@ def _warn_exposed(host: str, auth: Any) -> None:
         f"[yellow]warning:[/] serving on {escape(host)} without authentication: anyone who "
         "can reach it can read every conversation; set --auth-token or --jwt-secret "
         "(or SUBAGENTS_AUTH_TOKEN)"
+    )
+
+
+def scripted_mode_note(script: ConversationScript) -> str:
+    """What ``run --scripted`` does, said once at start."""
+    return (
+        f"Scripted mode: no model is called; model replies come from {script.path}. "
+        "Each conversation (sender) plays the scenario from its start (scripts with "
+        "'when:' answer the requests they match); the file's user turns are not used "
+        "by `run`. When a conversation's replies run out, the bot says so."
     )
 
 
@@ -683,6 +695,20 @@ def _unused_message(script: ConversationScript, model: Any) -> str | None:
         f"{first}): the conversation ended before the model was asked for {them}, or it "
         f"took another path; remove {them}, or add the user turns that lead to {them}"
     )
+
+
+# --------------------------------------------------------------------------- agent
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def agent(ctx: typer.Context) -> None:
+    """Run one sub agent: --agent NAME [--scenario FILE] MESSAGE... (--help: all options)."""
+    from subagents.agent_command import main as agent_main
+
+    raise typer.Exit(agent_main(list(ctx.args)))
 
 
 # --------------------------------------------------------------------------- validate

@@ -6,8 +6,9 @@ Two factories:
   already loaded (and closes, unless ``close_assistant=True``).
 * :func:`create_project_app` loads the project inside the app's lifespan, so the MCP
   connections are opened and closed by the server's own event loop: uvicorn's graceful
-  shutdown (SIGINT/SIGTERM) closes them and stops stdio servers. With ``scenario`` it also
-  starts the scripted model in-process and points every model at it (offline mode).
+  shutdown (SIGINT/SIGTERM) closes them and stops stdio servers. With ``scenario`` every
+  model group is the in-process scripted model (offline mode, see
+  :mod:`subagents.llm.scripted`).
 
 Routes::
 
@@ -27,7 +28,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -41,6 +42,7 @@ from subagents.channels.rest import RestChannel
 
 if TYPE_CHECKING:
     from subagents.dialogue.assistant import Assistant
+    from subagents.llm.scripted import ScriptPlayer
 
 logger = logging.getLogger("subagents.server")
 
@@ -249,7 +251,7 @@ def create_project_app(
     """The ASGI app for the project at ``project_root``, loaded when the server starts.
 
     ``llm_url`` points every model group at an OpenAI-compatible base URL; ``scenario``
-    (a scripted-model YAML file) starts the scripted model in-process and uses it instead.
+    (a scripted-model YAML file) plays the scripted model in-process instead.
     """
     root = Path(project_root).resolve()
 
@@ -313,25 +315,28 @@ async def open_assistant(
     *,
     llm_url: str | None = None,
     scenario: str | Path | None = None,
-) -> AsyncIterator[tuple[Assistant, Any]]:
-    """Load the project's assistant; yield ``(assistant, scripted_server_or_None)``.
+) -> AsyncIterator[tuple[Assistant, ScriptPlayer | None]]:
+    """Load the project's assistant; yield ``(assistant, scripted_player_or_None)``.
 
-    With ``scenario`` the scripted model is started in-process on the scenario's model
-    replies (user turns are skipped) and every model group points at it. Everything is
-    closed on exit: the assistant (MCP connections, stdio servers, store) first, then
-    the scripted model.
+    With ``scenario`` every model group is a :class:`~subagents.llm.scripted.ScriptedLLM`
+    playing the scenario's model replies (user turns are skipped), one position per
+    conversation; the :class:`~subagents.llm.scripted.ScriptPlayer` records what it
+    served. The assistant (MCP connections, stdio servers, store) is closed on exit.
     """
     from subagents.dialogue.assistant import Assistant
 
     async with contextlib.AsyncExitStack() as stack:
-        server: Any = None
+        player: ScriptPlayer | None = None
+        llm_factory = None
         if scenario is not None:
             from subagents.channels.script import load_conversation_script
-            from subagents.testing import ScriptedModelServer
+            from subagents.llm.scripted import ScriptPlayer, scripted_clients
 
             script = load_conversation_script(scenario)
-            server = await stack.enter_async_context(ScriptedModelServer(script.model_steps))
-            llm_url = server.url
-        assistant = await Assistant.load(Path(project_root), llm_url=llm_url)
+            player = ScriptPlayer(script.model_steps)
+            llm_factory = scripted_clients(player, source=str(script.path))
+        assistant = await Assistant.load(
+            Path(project_root), llm_url=llm_url, llm_factory=llm_factory
+        )
         stack.push_async_callback(assistant.aclose)
-        yield assistant, server
+        yield assistant, player

@@ -1,6 +1,6 @@
-"""`python -m subagents.agents.demo`: one agent from the command line, offline.
+"""`subagents agent`: one agent from the command line, offline.
 
-Runs ``demo.main`` in-process (the real loader, agent and scripted model server) on a
+Runs ``agent_command.main`` in-process (the real loader, agent and scripted model) on a
 small project with a task agent and no MCP servers, and checks what the user reads.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from subagents.agents import demo
+from subagents import agent_command as demo
 
 DOMAIN = """
 slots:
@@ -95,7 +95,7 @@ def test_scenario_running_out_is_reported(
     code = demo.main(run(project, "--agent", "collector", "one", "two", "three"))
     captured = capsys.readouterr()
     assert code == 1
-    assert "error: LLM openai/scripted" in captured.out  # the failed run says why
+    assert "error: scripted scenario exhausted after 2 replies" in captured.out  # says why
     assert f"error: {project / 's.yml'}: the scenario ran out of model replies" in captured.err
     assert "add the missing replies" in captured.err
 

@@ -99,7 +99,8 @@ def test_demo_runner_plays_the_weather_scenario() -> None:
     command = [
         sys.executable,
         "-m",
-        "subagents.agents.demo",
+        "subagents.cli",
+        "agent",
         "--project",
         str(REPO),
         "--agent",

@@ -92,8 +92,9 @@ scenario:
     )
     proc = run_process(clinic, scenario)
     assert say(proc.url, "u1", "hi") == ["Hello from the clinic!"]
-    # The bad reply is handled like any bad model output; the server says so at once.
-    assert say(proc.url, "u2", "hi again") == ["Sorry, I can't help with that."]
+    # The bad reply (the same conversation's next) is handled like any bad model output;
+    # the server says so at once.
+    assert say(proc.url, "u1", "hi again") == ["Sorry, I can't help with that."]
     warning = (
         f"warning: {scenario}: scenario.router.steps[1]: scripted tool call 'start_flow' "
         "gives flow='greeting', which is not among the values offered"
@@ -106,3 +107,29 @@ scenario:
         f"warning: {scenario}: 1 scripted model reply was never used "
         "(first unused: scenario.booker.steps[0])"
     ) in output
+
+
+def test_scripted_run_plays_the_scenario_per_conversation(
+    clinic: Path, tmp_path: Path, run_process: Any
+) -> None:
+    scenario = write_scenario(
+        tmp_path / "s.yml",
+        [
+            {"tool_calls": [{"name": "start_flow", "arguments": {"flow": "book_appointment"}}]},
+            {"text": "What is your name?"},
+        ],
+    )
+    served = run_process(clinic, scenario)
+    # Each sender gets the scenario from its start, not the next reply of a shared queue.
+    assert say(served.url, "ann", "book an appointment") == ["What is your name?"]
+    assert say(served.url, "bob", "book an appointment") == ["What is your name?"]
+    # Out of replies: the bot says so on every turn, the log says so once.
+    for _ in range(2):
+        [reply] = say(served.url, "ann", "Ann")
+        assert "has no more model replies for this conversation" in reply
+    assert served.kill(signal.SIGTERM) == 0
+    output = served.output()
+    assert "Scripted mode: no model is called" in output
+    assert "plays the scenario from its start" in output
+    assert output.count("scripted.exhausted") == 1, output
+    assert " ERROR " not in output, output

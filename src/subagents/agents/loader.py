@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from subagents.agents.a2a import A2AAgent
     from subagents.config.loader import LoadedAgent, Project
     from subagents.config.models import MCPServerConfig
+    from subagents.llm.factory import LLMFactory
     from subagents.mcp import MCPManager
 
 logger = logging.getLogger("subagents.agents.loader")
@@ -43,8 +44,15 @@ class AgentRegistry:
     :meth:`prepare_call`).
     """
 
-    def __init__(self, project: Project, *, mcp: MCPManager | None = None) -> None:
+    def __init__(
+        self,
+        project: Project,
+        *,
+        mcp: MCPManager | None = None,
+        llm_factory: LLMFactory | None = None,
+    ) -> None:
         self.project = project
+        self._llm_factory = llm_factory
         self._mcp = mcp
         self._owns_mcp = mcp is None
         self._llms: dict[str, LLMClient] = {}
@@ -273,7 +281,8 @@ class AgentRegistry:
         key = "|".join(m.model_dump_json() for m in models)
         client = self._llms.get(key)
         if client is None:
-            client = self._llms[key] = create_llm_client(models)
+            create = self._llm_factory or create_llm_client
+            client = self._llms[key] = create(models)
         return client
 
     def _toolsets_for(self, loaded: LoadedAgent) -> list[Toolset]:
@@ -368,14 +377,19 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def load_agents(
-    project_root: str | Path | Project, *, mcp: MCPManager | None = None
+    project_root: str | Path | Project,
+    *,
+    mcp: MCPManager | None = None,
+    llm_factory: LLMFactory | None = None,
 ) -> AgentRegistry:
     """The project's agents as a registry; ``async with`` (or ``await``) starts it.
 
     ``project_root`` is a project directory or an already loaded
     :class:`~subagents.config.loader.Project` (e.g. with endpoints pointed at the scripted
     model). Pass ``mcp`` to share an :class:`~subagents.mcp.MCPManager`; the registry then
-    starts the servers its agents need but does not close the manager.
+    starts the servers its agents need but does not close the manager. ``llm_factory``
+    builds each model group's client instead of ``create_llm_client`` (e.g. the in-process
+    scripted model).
     """
     if isinstance(project_root, str | Path):
         from subagents.config.loader import load_project
@@ -383,4 +397,4 @@ def load_agents(
         project = load_project(project_root)
     else:
         project = project_root
-    return AgentRegistry(project, mcp=mcp)
+    return AgentRegistry(project, mcp=mcp, llm_factory=llm_factory)

@@ -1,6 +1,6 @@
 """Conversation scripts: a scripted-model scenario with the user's turns written in.
 
-A script is the scripted model's scenario file (see :mod:`subagents.testing`) whose list
+A script is the scripted model's scenario file (see :mod:`subagents.llm.scenario`) whose list
 may also hold ``user:`` items. They are the user's messages, in order; every other item is
 one model reply, replayed in order by the scripted model::
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from subagents.errors import ConfigError, SubagentsError
-from subagents.testing.scenario import check_file_keys, parse_scenario, parse_step, yaml_problem
+from subagents.llm.scenario import check_file_keys, parse_scenario, parse_step, yaml_problem
 
 
 class ScriptError(SubagentsError):

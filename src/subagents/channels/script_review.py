@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 from subagents.channels.script import ConversationScript
 
 if TYPE_CHECKING:
-    from subagents.testing import ScriptedModelServer
-    from subagents.testing.scenario import ScriptedToolCall
+    from subagents.llm.scenario import ScriptedToolCall
+    from subagents.llm.scripted import ScriptPlayer
 
 
 def watch_replies(
-    script: ConversationScript, model: ScriptedModelServer, report: Callable[[str], None]
+    script: ConversationScript, model: ScriptPlayer, report: Callable[[str], None]
 ) -> None:
     """Call ``report(problem)`` for each problem of a scripted reply, as it is served."""
 
@@ -40,7 +40,7 @@ def watch_replies(
     model.on_request = check
 
 
-def review_reply(script: ConversationScript, model: ScriptedModelServer, index: int) -> list[str]:
+def review_reply(script: ConversationScript, model: ScriptPlayer, index: int) -> list[str]:
     """Problems of the scripted reply to request ``index``, each naming the step."""
     answered = model.answered[index]
     step = model.answered_step(index)
@@ -61,7 +61,7 @@ def review_reply(script: ConversationScript, model: ScriptedModelServer, index: 
     return problems
 
 
-def unused_replies(script: ConversationScript, model: ScriptedModelServer) -> tuple[int, str]:
+def unused_replies(script: ConversationScript, model: ScriptPlayer) -> tuple[int, str]:
     """``(count, first unused step of each script)`` of the replies never asked for."""
     count, firsts = 0, []
     for scripted in model.scripts:

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from subagents.config.secrets import redact_data, secret_values
 from subagents.dialogue import events as ev
@@ -30,9 +30,12 @@ from subagents.dialogue.router import FlowRouter
 from subagents.dialogue.state import ConversationState
 from subagents.dialogue.turn import Turn
 from subagents.errors import ConversationBusy, StoreUnavailable
-from subagents.llm.base import LLMClient
+from subagents.llm.base import LLMClient, current_conversation
 from subagents.stores.base import TrackerStore
 from subagents.stores.broker import EventBroker
+
+if TYPE_CHECKING:
+    from subagents.llm.factory import LLMFactory
 
 logger = logging.getLogger("subagents.dialogue.assistant")
 
@@ -97,6 +100,7 @@ class Assistant:
         project_root: str | Path,
         *,
         llm_url: str | None = None,
+        llm_factory: LLMFactory | None = None,
         tracker_store: TrackerStore | None = None,
         seed: int | None = None,
     ) -> Assistant:
@@ -105,24 +109,25 @@ class Assistant:
         Reads the config once, connects MCP servers eagerly (through the agents
         registry), creates the action executor and opens the tracker store.
         ``llm_url`` points every model group at an OpenAI-compatible base url (the
-        offline scripted model). ``seed`` makes the choice among response variations
-        reproducible. Every agent a flow calls is built and its tools listed here, so a
-        tool-name clash is a load error naming the flow step. Raises
+        offline scripted model over HTTP); ``llm_factory`` builds every model group's
+        client instead (e.g. the in-process scripted model). ``seed`` makes the choice
+        among response variations reproducible. Every agent a flow calls is built and
+        its tools listed here, so a tool-name clash is a load error naming the flow step. Raises
         :class:`~subagents.errors.ConfigErrors` for a bad project and
         :class:`~subagents.errors.MCPServerUnavailable` for an unreachable MCP server.
         """
         from subagents.actions.executors import create_executor
         from subagents.stores import create_tracker_store
 
-        root, project = _read_project(project_root, llm_url)
+        root, project = _read_project(project_root, llm_url, offline=llm_factory is not None)
         domain = Domain(project.domain, seed=seed)
         flows = project.flow_graph.flows  # compiled (and checked) once, by load_project
         closers: list[Callable[[], Awaitable[None]]] = []
         try:
-            router_llm = _router_llm(project.endpoints) if flows else None
+            router_llm = _router_llm(project.endpoints, llm_factory) if flows else None
             if router_llm is not None:
                 closers.append(router_llm.aclose)
-            agents = await _open_agents(root, project, closers)
+            agents = await _open_agents(root, project, closers, llm_factory)
             if agents is not None:
                 await prepare_called_agents(agents, project.flow_graph, root)
             executor = create_executor(project.endpoints.action_endpoint, root)
@@ -211,6 +216,8 @@ class Assistant:
                 on_progress=on_progress,
             )
             self._turns[conversation_id] = turn
+            # Model clients may tell conversations apart (the scripted model does).
+            token = current_conversation.set(conversation_id)
             try:
                 await self._advance(turn, text)
             except Exception as exc:  # never let a bug surface as a server error mid-turn
@@ -226,6 +233,7 @@ class Assistant:
                 await asyncio.shield(self._save(conversation_id, state, turn))
                 raise
             finally:
+                current_conversation.reset(token)
                 self._turns.pop(conversation_id, None)
             turn.record_partial()
             lease.check()  # another replica may own the conversation now: do not save
@@ -370,25 +378,30 @@ class Assistant:
         await _close_all(self._closers)
 
 
-def _read_project(project_root: str | Path, llm_url: str | None) -> tuple[Path, Any]:
-    """Read and check the project files (startup only: blocking file I/O is fine here)."""
+def _read_project(
+    project_root: str | Path, llm_url: str | None, *, offline: bool = False
+) -> tuple[Path, Any]:
+    """Read and check the project files (startup only: blocking file I/O is fine here).
+
+    ``offline``: the models are not called (e.g. the in-process scripted model), so no
+    API key is needed."""
     from subagents.config.loader import api_key_warnings, load_project
 
     root = Path(project_root).resolve()
     project = load_project(root)
-    if llm_url is None:
+    if llm_url is None and not offline:
         for problem in api_key_warnings(project):
             logger.warning(
                 "llm.api_key_missing %s", problem, extra={"event": "llm.api_key_missing"}
             )
     else:
-        from subagents.testing import point_endpoints_at
+        from subagents.llm.factory import point_endpoints_at
 
         project.endpoints = point_endpoints_at(project.endpoints, llm_url)
     return root, project
 
 
-def _router_llm(endpoints: Any) -> LLMClient:
+def _router_llm(endpoints: Any, llm_factory: LLMFactory | None) -> LLMClient:
     """The router's client: model group ``router`` if defined, else the first group."""
     from subagents.config.models import AgentLLMConfig
     from subagents.llm import create_llm_client, resolve_llm_config
@@ -397,11 +410,14 @@ def _router_llm(endpoints: Any) -> LLMClient:
     llm_cfg = None
     if groups:
         llm_cfg = AgentLLMConfig(model_group="router" if "router" in groups else groups[0])
-    return create_llm_client(resolve_llm_config(endpoints, llm_cfg))
+    return (llm_factory or create_llm_client)(resolve_llm_config(endpoints, llm_cfg))
 
 
 async def _open_agents(
-    root: Path, project: Any, closers: list[Callable[[], Awaitable[None]]]
+    root: Path,
+    project: Any,
+    closers: list[Callable[[], Awaitable[None]]],
+    llm_factory: LLMFactory | None,
 ) -> Any:
     """Open the agents registry (connects the MCP servers the agents use, eagerly)."""
     if not project.agents:
@@ -409,7 +425,7 @@ async def _open_agents(
     from subagents.agents.loader import load_agents
 
     # The loaded project carries endpoints already pointed at llm_url.
-    registry = await load_agents(project)
+    registry = await load_agents(project, llm_factory=llm_factory)
     closers.append(registry.aclose)
     return registry
 

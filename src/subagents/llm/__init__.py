@@ -9,8 +9,10 @@ from __future__ import annotations
 from subagents.llm.base import LLMClient, LLMResponse, TextCallback, ToolCall, ToolPayload
 from subagents.llm.factory import (
     FallbackClient,
+    LLMFactory,
     create_llm_client,
     default_model_config,
+    point_endpoints_at,
     resolve_llm_config,
     uses_fast_path,
 )
@@ -19,6 +21,7 @@ from subagents.llm.retry import RetryPolicy
 __all__ = [
     "FallbackClient",
     "LLMClient",
+    "LLMFactory",
     "LLMResponse",
     "RetryPolicy",
     "TextCallback",
@@ -26,6 +29,7 @@ __all__ = [
     "ToolPayload",
     "create_llm_client",
     "default_model_config",
+    "point_endpoints_at",
     "resolve_llm_config",
     "uses_fast_path",
 ]

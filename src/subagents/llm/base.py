@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 TextCallback = Callable[[str], Awaitable[None]]
+
+current_conversation: ContextVar[str | None] = ContextVar("current_conversation", default=None)
+"""The conversation the current model request belongs to (set by the assistant for each
+turn). Clients may use it; the scripted model plays one scenario per conversation."""
 
 
 @dataclass

@@ -5,10 +5,10 @@ agent's ``configuration.llm`` against endpoints.yml.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from subagents.config.models import AgentLLMConfig, EndpointsConfig, ModelConfig
+from subagents.config.models import AgentLLMConfig, EndpointsConfig, ModelConfig, ModelGroup
 from subagents.errors import ConfigError, LLMUnavailableError
 from subagents.llm.base import LLMClient, LLMResponse, TextCallback, ToolPayload
 from subagents.llm.retry import DEFAULT_POLICY, RetryPolicy
@@ -20,6 +20,10 @@ FAST_PROVIDERS = frozenset({"openai", "custom_openai", "openai_compatible"})
 
 #: The model group used by agents that configure no ``llm`` (when endpoints.yml has one).
 DEFAULT_GROUP_ID = "default"
+
+
+LLMFactory = Callable[[Sequence[ModelConfig]], LLMClient]
+"""Builds the client of one model group (default :func:`create_llm_client`)."""
 
 
 def uses_fast_path(config: ModelConfig) -> bool:
@@ -167,3 +171,33 @@ def resolve_llm_config(
         if getattr(llm, key) is not None
     }
     return [ModelConfig.model_validate({**inline_fields, **overrides})]
+
+
+def scripted_model_config(url: str, *, model: str = "scripted", **fields: object) -> ModelConfig:
+    """A model entry for an OpenAI-compatible server at ``url`` without a key."""
+    return ModelConfig.model_validate(
+        {"provider": "openai", "model": model, "api_base": url, "api_key": None, **fields}
+    )
+
+
+def point_endpoints_at(endpoints: EndpointsConfig, url: str) -> EndpointsConfig:
+    """A copy of ``endpoints`` whose every model group talks to the server at ``url``.
+
+    Each group keeps one model (its first, with its model name, timeout, retries,
+    temperature and max_tokens) rewritten to ``provider: openai`` at ``url`` without a key
+    or provider-specific extras. A ``default`` group is added when missing, so agents that
+    configure no ``llm`` use that server too instead of OpenAI.
+    """
+    groups = []
+    for group in endpoints.model_groups:
+        first = group.models[0]
+        keep = {"timeout": first.timeout, "retries": first.retries}
+        if first.temperature is not None:
+            keep["temperature"] = first.temperature
+        if first.max_tokens is not None:
+            keep["max_tokens"] = first.max_tokens
+        entry = scripted_model_config(url, model=first.model, **keep)
+        groups.append(ModelGroup(id=group.id, models=[entry]))
+    if not any(group.id == DEFAULT_GROUP_ID for group in groups):
+        groups.append(ModelGroup(id=DEFAULT_GROUP_ID, models=[scripted_model_config(url)]))
+    return endpoints.model_copy(update={"model_groups": groups})

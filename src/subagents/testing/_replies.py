@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from subagents.testing.scenario import Step
+from subagents.llm.scenario import Step
+from subagents.llm.scripted import split_text
 
-_WORD = re.compile(r"\s*\S+\s*")
 _ARG_FRAGMENT = 12
-
-
-def split_text(text: str) -> list[str]:
-    """Split text into stream deltas, a word (with its spacing) per delta."""
-    pieces = _WORD.findall(text)
-    if "".join(pieces) != text:  # leading/only whitespace: keep it exact
-        return [text] if text else []
-    return pieces
 
 
 def _tool_call_ids(step: Step, reply_no: int) -> list[str]:

@@ -22,8 +22,9 @@ from typing import Any
 import orjson
 
 from subagents.errors import SubagentsError
+from subagents.llm.scenario import Script, Step
+from subagents.llm.scripted import ScriptPlayer
 from subagents.testing._replies import completion_body, error_body, stream_events
-from subagents.testing.scenario import Script, Step, load_scenario, parse_scenario, tool_names
 
 logger = logging.getLogger("subagents.testing.scripted_model")
 
@@ -64,7 +65,9 @@ class ScriptedModelServer:
     :mod:`subagents.testing.scenario`), a ``{"scenario": ...}`` mapping, or a path to a YAML
     file. Use it as ``async with ScriptedModelServer(steps) as srv:`` or, from sync code,
     ``srv.start_in_thread()`` ... ``srv.stop()``. ``srv.url`` is the base URL (ending in
-    ``/v1``) to use as ``api_base``.
+    ``/v1``) to use as ``api_base``. The step for each request is chosen by a
+    :class:`~subagents.llm.scripted.ScriptPlayer` (``player``), as the in-process
+    :class:`~subagents.llm.scripted.ScriptedLLM` does; all requests share one position.
     """
 
     def __init__(
@@ -74,32 +77,51 @@ class ScriptedModelServer:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        if isinstance(scenario, str | Path):
-            self.scripts: list[Script] = load_scenario(scenario)
-        else:
-            self.scripts = parse_scenario(scenario)
+        self.player = ScriptPlayer(scenario)
         self.host = host
         self._port = port
-        self.requests: list[dict[str, Any]] = []
-        """Every chat-completion request body, parsed, in arrival order."""
         self.raw_requests: list[bytes] = []
         """The same bodies as received, byte for byte."""
         self.request_headers: list[dict[str, str]] = []
         """Headers of each request (lower-cased names), parallel to ``requests``."""
         self.request_times: list[float] = []
         """``time.monotonic()`` at the arrival of each request, parallel to ``requests``."""
-        self.answered: list[tuple[str, int] | None] = []
-        """Which step answered each request, parallel to ``requests``: ``(script name,
-        step index)``, or ``None`` when no step was left for it."""
-        self.on_request: Callable[[int], None] | None = None
-        """Called with a request's index once its step is chosen, before the reply is sent
-        (e.g. to check the scripted reply against the tools the request offered)."""
-        self.replies = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
+
+    @property
+    def scripts(self) -> list[Script]:
+        """The scenario's scripts (their ``served`` is their position)."""
+        return self.player.scripts
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """Every chat-completion request body, parsed, in arrival order."""
+        return self.player.requests
+
+    @property
+    def answered(self) -> list[tuple[str, int] | None]:
+        """Which step answered each request, parallel to ``requests``: ``(script name,
+        step index)``, or ``None`` when no step was left for it."""
+        return self.player.answered
+
+    @property
+    def replies(self) -> int:
+        """How many requests a scripted step answered."""
+        return self.player.replies
+
+    @property
+    def on_request(self) -> Callable[[int], None] | None:
+        """Called with a request's index once its step is chosen, before the reply is sent
+        (e.g. to check the scripted reply against the tools the request offered)."""
+        return self.player.on_request
+
+    @on_request.setter
+    def on_request(self, callback: Callable[[int], None] | None) -> None:
+        self.player.on_request = callback
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -202,31 +224,19 @@ class ScriptedModelServer:
 
     def tools_offered(self, index: int = -1) -> list[str]:
         """Names of the tools offered in request ``index`` (default: the latest)."""
-        if not self.requests:
-            raise AssertionError("the scripted model has received no request")
-        return tool_names(self.requests[index])
+        return self.player.tools_offered(index)
 
     def answered_step(self, index: int) -> Step | None:
         """The scripted step that answered request ``index`` (``None``: none was left)."""
-        answered = self.answered[index]
-        return None if answered is None else self._script(answered[0]).steps[answered[1]]
+        return self.player.answered_step(index)
 
     def remaining(self) -> int:
         """How many scripted replies have not been served yet."""
-        return sum(script.remaining for script in self.scripts)
+        return self.player.remaining()
 
     def add_steps(self, steps: Sequence[Any], script: str | None = None) -> None:
         """Append steps to a script (the only/first one by default)."""
-        target = self._script(script)
-        target.steps.extend(parse_scenario(list(steps))[0].steps)
-
-    def _script(self, name: str | None) -> Script:
-        if name is None:
-            return self.scripts[0]
-        for script in self.scripts:
-            if script.name == name:
-                return script
-        raise KeyError(f"no script named {name!r}; scripts: {[s.name for s in self.scripts]}")
+        self.player.add_steps(steps, script)
 
     # ------------------------------------------------------------------ HTTP
 
@@ -283,15 +293,9 @@ class ScriptedModelServer:
             await _respond(writer, 400, error_body(msg, kind="invalid_request_error"))
             return True
         self.request_times.append(time.monotonic())
-        self.requests.append(request)
         self.raw_requests.append(body)
         self.request_headers.append(headers)
-        step, problem = self._next_step(request)
-        if self.on_request is not None:
-            try:
-                self.on_request(len(self.requests) - 1)
-            except Exception:  # a checker's bug must not break the reply
-                logger.exception("scripted_model.on_request_failed")
+        step, problem = self.player.choose(request)
         if step is None:
             logger.warning("scripted_model.exhausted", extra={"event": "scripted_model.exhausted"})
             # x-should-retry tells OpenAI-style clients not to retry: the test should fail now.
@@ -304,28 +308,9 @@ class ScriptedModelServer:
             return True
         return await self._reply(writer, request, step, len(body))
 
-    def _next_step(self, request: dict[str, Any]) -> tuple[Step | None, str]:
-        for script in self.scripts:
-            if script.when is None or script.when.matches(request):
-                step = script.next_step()
-                if step is not None:
-                    self.answered.append((script.name, (script.served - 1) % len(script.steps)))
-                    return step, ""
-                self.answered.append(None)
-                where = "" if len(self.scripts) == 1 else f" (script '{script.name}')"
-                return None, f"scripted scenario exhausted after {script.served} replies{where}"
-        self.answered.append(None)
-        names = [s.name for s in self.scripts]
-        offered = tool_names(request)
-        return None, (
-            f"no scripted script matches this request (tools offered: {offered}; "
-            f"scripts: {names}); scripted scenario exhausted after {self.replies} replies"
-        )
-
     async def _reply(
         self, writer: asyncio.StreamWriter, request: dict[str, Any], step: Step, size: int
     ) -> bool:
-        self.replies += 1
         if step.delay:
             await asyncio.sleep(step.delay)
         streamed = bool(request.get("stream"))

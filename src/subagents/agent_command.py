@@ -1,19 +1,19 @@
-"""Run one sub agent from the command line, online or against an offline scenario.
+"""``subagents agent``: run one sub agent from the command line, online or offline.
 
 ::
 
-    python -m subagents.agents.demo --project . --agent weather_helper \\
+    subagents agent --project . --agent weather_helper \\
         --scenario scenarios/weather_helper.yml "What's the weather in Paris?"
 
-    python -m subagents.agents.demo --agent appointment_booker \\
+    subagents agent --agent appointment_booker \\
         --exit-if "slots.appointment_date is not null" \\
         --exit-if "slots.appointment_time is not null" \\
         --scenario scenarios/appointment_booker.yml "I need a haircut" "Tuesday 10:30"
 
 Each message is one run; the agent keeps its transcript between them (``input_required``).
-With ``--scenario`` every model group is pointed at the scripted model (no API key, no
-network); without it the models in endpoints.yml are used. ``--slot name=value`` presets
-slots (values parsed as JSON when possible).
+With ``--scenario`` (or ``--scripted``) every model group is the in-process scripted model
+(no API key, no network); without it the models in endpoints.yml are used.
+``--slot name=value`` presets slots (values parsed as JSON when possible).
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ from subagents.agents.schemas import AgentInput, AgentInputSlot, AgentOutput, Ag
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m subagents.agents.demo", description="Run one sub agent."
-    )
+    parser = argparse.ArgumentParser(prog="subagents agent", description="Run one sub agent.")
     parser.add_argument("messages", nargs="+", help="user messages, one run each")
     parser.add_argument("--project", default=".", help="project directory (default: .)")
     parser.add_argument("--agent", required=True, help="agent name (agent.name in config.yml)")
-    parser.add_argument("--scenario", help="scripted model scenario (YAML) for an offline run")
+    parser.add_argument(
+        "--scenario", "--scripted", help="scripted model scenario (YAML) for an offline run"
+    )
     parser.add_argument("--exit-if", action="append", default=[], help="exit condition")
     parser.add_argument("--slot", action="append", default=[], help="preset slot: name=value")
     parser.add_argument("--stream", action="store_true", help="print text as it is streamed")
@@ -83,37 +83,32 @@ def _print(output: AgentOutput, as_json: bool, streamed: bool) -> None:
 async def _main(args: argparse.Namespace) -> int:
     from subagents.agents.loader import load_agents
     from subagents.config.loader import load_project
-    from subagents.testing import ScriptedModelServer, point_endpoints_at
+    from subagents.llm.scripted import ScriptPlayer, scripted_clients
 
     project = load_project(Path(args.project))
-    server = ScriptedModelServer(Path(args.scenario)) if args.scenario else None
-    if server is not None:
-        await server.start()
-        project.endpoints = point_endpoints_at(project.endpoints, server.url)
+    player = ScriptPlayer(Path(args.scenario)) if args.scenario else None
+    # A run that finds no reply left fails (and says so), as a test would.
+    factory = scripted_clients(player, exhausted="raise") if player is not None else None
     status = 0
-    try:
-        async with load_agents(project) as registry:
-            agent = registry.get(args.agent, exit_if=args.exit_if or None)
-            slots = _slots(args.slot, project)
-            history: list[str] = []
-            for message in args.messages:
-                print(f"user: {message}")
-                history.append(f"USER: {message}")
-                output = await _run_once(agent, message, slots, history, args.stream)
-                _print(output, args.json, args.stream)
-                for event in output.events:
-                    slots[event["name"]] = event["value"]
-                if output.response_message:
-                    history.append(f"AI: {output.response_message}")
-                if output.status is AgentStatus.FATAL_ERROR:
-                    status = 1
-                if output.status is not AgentStatus.INPUT_REQUIRED:
-                    break
-    finally:
-        if server is not None:
-            await server.aclose()
-    if server is not None and len(server.requests) > server.replies:
-        missing = len(server.requests) - server.replies
+    async with load_agents(project, llm_factory=factory) as registry:
+        agent = registry.get(args.agent, exit_if=args.exit_if or None)
+        slots = _slots(args.slot, project)
+        history: list[str] = []
+        for message in args.messages:
+            print(f"user: {message}")
+            history.append(f"USER: {message}")
+            output = await _run_once(agent, message, slots, history, args.stream)
+            _print(output, args.json, args.stream)
+            for event in output.events:
+                slots[event["name"]] = event["value"]
+            if output.response_message:
+                history.append(f"AI: {output.response_message}")
+            if output.status is AgentStatus.FATAL_ERROR:
+                status = 1
+            if output.status is not AgentStatus.INPUT_REQUIRED:
+                break
+    if player is not None and len(player.requests) > player.replies:
+        missing = len(player.requests) - player.replies
         print(
             f"error: {args.scenario}: the scenario ran out of model replies "
             f"({missing} request(s) unanswered); add the missing replies",
@@ -147,7 +142,7 @@ async def _run_once(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m subagents.agents.demo``."""
+    """Entry point of ``subagents agent`` (``argv``: the arguments after ``agent``)."""
     from subagents.errors import ConfigError, SubagentsError
 
     args = _parse_args(argv)
@@ -160,7 +155,3 @@ def main(argv: list[str] | None = None) -> int:
     except SubagentsError as exc:  # e.g. an MCP server that cannot start
         print(f"error: {exc}", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
