@@ -18,29 +18,28 @@ With ``--scenario`` (or ``--scripted``) every model group is the in-process scri
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from subagents.agents.schemas import AgentInput, AgentInputSlot, AgentOutput, AgentStatus
 
 
-def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="subagents agent", description="Run one sub agent.")
-    parser.add_argument("messages", nargs="+", help="user messages, one run each")
-    parser.add_argument("--project", default=".", help="project directory (default: .)")
-    parser.add_argument("--agent", required=True, help="agent name (agent.name in config.yml)")
-    parser.add_argument(
-        "--scenario", "--scripted", help="scripted model scenario (YAML) for an offline run"
-    )
-    parser.add_argument("--exit-if", action="append", default=[], help="exit condition")
-    parser.add_argument("--slot", action="append", default=[], help="preset slot: name=value")
-    parser.add_argument("--stream", action="store_true", help="print text as it is streamed")
-    parser.add_argument("--json", action="store_true", help="print each output as JSON")
-    return parser.parse_args(argv)
+@dataclass
+class AgentRun:
+    """The options of one ``subagents agent`` invocation."""
+
+    messages: list[str]
+    agent: str
+    project: str = "."
+    scenario: str | None = None
+    exit_if: list[str] = field(default_factory=list)
+    slot: list[str] = field(default_factory=list)
+    stream: bool = False
+    json: bool = False
 
 
 def _slots(pairs: list[str], project: Any) -> dict[str, Any]:
@@ -80,7 +79,7 @@ def _print(output: AgentOutput, as_json: bool, streamed: bool) -> None:
     print(f"  ({output.status.value}, {output.metadata.get('iterations', 0)} LLM calls)")
 
 
-async def _main(args: argparse.Namespace) -> int:
+async def _main(args: AgentRun) -> int:
     from subagents.agents.loader import load_agents
     from subagents.config.loader import load_project
     from subagents.llm.scripted import ScriptPlayer, scripted_clients
@@ -141,11 +140,10 @@ async def _run_once(
     return output
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``subagents agent`` (``argv``: the arguments after ``agent``)."""
+def run_agent(args: AgentRun) -> int:
+    """Run ``subagents agent``; return the exit code (2: usage error, 1: a run failed)."""
     from subagents.errors import ConfigError, SubagentsError
 
-    args = _parse_args(argv)
     try:
         return asyncio.run(_main(args))
     except ConfigError as exc:

@@ -700,15 +700,40 @@ def _unused_message(script: ConversationScript, model: Any) -> str | None:
 # --------------------------------------------------------------------------- agent
 
 
-@app.command(
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    add_help_option=False,
-)
-def agent(ctx: typer.Context) -> None:
-    """Run one sub agent: --agent NAME [--scenario FILE] MESSAGE... (--help: all options)."""
-    from subagents.agent_command import main as agent_main
+@app.command()
+def agent(
+    messages: Annotated[list[str], typer.Argument(help="User messages, one run each.")],
+    agent: Annotated[str, typer.Option(help="Agent name (agent.name in its config.yml).")],
+    project: ProjectOpt = Path("."),
+    scenario: Annotated[
+        Path | None,
+        typer.Option(
+            "--scenario", "--scripted", help="Scripted model scenario (YAML): offline run."
+        ),
+    ] = None,
+    exit_if: Annotated[
+        list[str] | None, typer.Option("--exit-if", help="Exit condition (repeatable).")
+    ] = None,
+    slot: Annotated[
+        list[str] | None, typer.Option(help="Preset slot: name=value (repeatable).")
+    ] = None,
+    stream: Annotated[bool, typer.Option("--stream", help="Print text as it streams.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print each output as JSON.")] = False,
+) -> None:
+    """Run one sub agent: each message is one run (it keeps its transcript between them)."""
+    from subagents.agent_command import AgentRun, run_agent
 
-    raise typer.Exit(agent_main(list(ctx.args)))
+    run = AgentRun(
+        messages=messages,
+        agent=agent,
+        project=str(project),
+        scenario=str(scenario) if scenario else None,
+        exit_if=list(exit_if or []),
+        slot=list(slot or []),
+        stream=stream,
+        json=as_json,
+    )
+    raise typer.Exit(run_agent(run))
 
 
 # --------------------------------------------------------------------------- validate

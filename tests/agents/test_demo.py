@@ -1,6 +1,6 @@
 """`subagents agent`: one agent from the command line, offline.
 
-Runs ``agent_command.main`` in-process (the real loader, agent and scripted model) on a
+Runs the command in-process (the real loader, agent and scripted model) on a
 small project with a task agent and no MCP servers, and checks what the user reads.
 """
 
@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer.main
 
-from subagents import agent_command as demo
+from subagents.cli import app
 
 DOMAIN = """
 slots:
@@ -42,6 +43,13 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def main(argv: list[str]) -> int:
+    """`subagents agent ARGV...` in-process; its exit code."""
+    command = typer.main.get_command(app)
+    code = command.main(["agent", *argv], prog_name="subagents", standalone_mode=False)
+    return int(code or 0)
+
+
 def run(project: Path, *args: str) -> list[str]:
     return ["--project", str(project), "--scenario", str(project / "s.yml"), *args]
 
@@ -50,7 +58,7 @@ EXIT = ["--agent", "collector", "--exit-if", "slots.city is not null"]
 
 
 def test_task_agent_over_two_messages(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = demo.main(run(project, *EXIT, "book a table", "Paris"))
+    code = main(run(project, *EXIT, "book a table", "Paris"))
     out = capsys.readouterr().out
     assert code == 0, out
     lines = out.splitlines()
@@ -73,7 +81,7 @@ def test_preset_slots_are_parsed_as_json_when_possible(
     # Ordering compares two numbers only: "people > 1" holds only if 2 arrived as a number.
     done = ["--exit-if", "slots.people > 1", "--exit-if", "slots.note = 'by the window'"]
     args = ["--agent", "collector", *done, "--slot", "people=2", "--slot", "note=by the window"]
-    assert demo.main(run(project, *args, "--json", "book a table")) == 0
+    assert main(run(project, *args, "--json", "book a table")) == 0
     out = capsys.readouterr().out
     output = json.loads(out[out.index("{") :])
     assert output["status"] == "completed"
@@ -83,7 +91,7 @@ def test_preset_slots_are_parsed_as_json_when_possible(
 def test_stream_prints_text_as_it_arrives(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert demo.main(run(project, *EXIT, "--stream", "book a table")) == 0
+    assert main(run(project, *EXIT, "--stream", "book a table")) == 0
     out = capsys.readouterr().out
     assert out.count("Which city?") == 1  # streamed once, not printed again at the end
     assert "agent: Which city?\n" in out
@@ -92,7 +100,7 @@ def test_stream_prints_text_as_it_arrives(
 def test_scenario_running_out_is_reported(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = demo.main(run(project, "--agent", "collector", "one", "two", "three"))
+    code = main(run(project, "--agent", "collector", "one", "two", "three"))
     captured = capsys.readouterr()
     assert code == 1
     assert "error: scripted scenario exhausted after 2 replies" in captured.out  # says why
@@ -113,7 +121,7 @@ def test_scenario_running_out_is_reported(
 def test_usage_errors(
     project: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:
-    assert demo.main(run(project, *args)) == 2
+    assert main(run(project, *args)) == 2
     assert capsys.readouterr().err.strip() == message
 
 
@@ -131,6 +139,6 @@ def test_mcp_server_that_cannot_start_is_named(
     )
     config = project / "sub_agents" / "collector" / "config.yml"
     config.write_text(AGENT + "connections:\n  mcp_servers:\n    - name: inventory\n")
-    assert demo.main(run(project, "--agent", "collector", "hi")) == 1
+    assert main(run(project, "--agent", "collector", "hi")) == 1
     err = capsys.readouterr().err
     assert "inventory" in err and "no database configured" in err
