@@ -25,8 +25,9 @@ ROOT = "subagents"
 # Lowest first. A module belongs to the layer of its top-level package (or module) below
 # ``subagents``. Keep in step with docs/ARCHITECTURE.md.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("foundation", {"errors", "retry", "telemetry", "conditions", "_version"}),
-    ("config", {"config"}),
+    ("foundation", {"errors", "retry", "telemetry", "_version"}),
+    # The condition language is typed against the domain and checked when files are read.
+    ("config", {"config", "conditions"}),
     ("services", {"llm", "tools", "stores"}),
     ("mcp", {"mcp"}),
     ("agents", {"agents"}),
@@ -45,30 +46,14 @@ MAY_IMPORT_TESTING = {"cli", TESTING}
 # Today's violations, to be removed as they are fixed. This list only shrinks: an entry that
 # is no longer a violation fails the test until it is deleted here.
 ALLOWED_UPWARD: set[tuple[str, str]] = {
-    ("subagents.actions.executors.http", "subagents"),
-    ("subagents.conditions", "subagents.config.models"),
     ("subagents.config.agent_module", "subagents.agents.open_agent"),
     ("subagents.config.agent_module", "subagents.agents.task_agent"),
     ("subagents.config.flow_checks", "subagents.agents.open_agent"),
     ("subagents.config.flow_checks", "subagents.agents.task_agent"),
-    ("subagents.config.validate", "subagents.mcp"),
-    ("subagents.tools.custom", "subagents.agents.schemas"),
 }
 ALLOWED_CYCLES: list[set[str]] = [
-    {
-        "subagents.config",
-        "subagents.config.flow_checks",
-        "subagents.config.loader",
-        "subagents.config.validate",
-    },
+    {"subagents.config.flow_checks", "subagents.config.loader"},
     {"subagents.dialogue.actions", "subagents.dialogue.engine"},
-    {
-        "subagents",
-        "subagents.actions.executors",
-        "subagents.actions.executors.grpc",
-        "subagents.actions.executors.http",
-        "subagents.dialogue.assistant",
-    },
 ]
 
 

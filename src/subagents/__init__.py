@@ -8,15 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from subagents.agents.schemas import (
-    AgentInput,
-    AgentOutput,
-    AgentStatus,
-    AgentToolResult,
-    AgentToolSchema,
-)
-
-__version__ = "0.1.0"
+from subagents._version import __version__ as __version__
+from subagents.agents.schemas import AgentInput, AgentOutput, AgentStatus
+from subagents.tools.schemas import AgentToolResult, AgentToolSchema
 
 # Resolved lazily (PEP 562) so that importing the schemas does not pull in the loop,
 # the MCP SDK or the dialogue engine.

@@ -747,8 +747,8 @@ def validate(
     ] = False,
 ) -> None:
     """Check every project file; exit 1 on any error (warnings do not fail)."""
+    from subagents.agents.validate import validate_project
     from subagents.config.loader import api_key_warnings, collect_project
-    from subagents.config.validate import validate_project
 
     root = _check_project(project)
     _setup_logging("error")  # problems are printed below; keep log noise out of them

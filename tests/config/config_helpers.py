@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from subagents.config import validate_project
+from subagents.agents.validate import validate_project
 from subagents.errors import ConfigProblem
 
 ENDPOINTS = """

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from config_helpers import write
 
-from subagents.config import validate_project
+from subagents.agents.validate import validate_project
 
 SERVER = Path(__file__).with_name("named_tools_server.py")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from contract_support import call, write_project
 
-from subagents.config.validate import validate_project
+from subagents.agents.validate import validate_project
 from subagents.dialogue.assistant import Assistant
 from subagents.stores import InMemoryTrackerStore
 from subagents.testing import ScriptedModelServer

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from contract_support import PYTHON, call, say, serve, toolbox_stdio, write_project
 
-from subagents.config.validate import validate_project
+from subagents.agents.validate import validate_project
 from subagents.dialogue.assistant import Assistant
 from subagents.errors import MCPServerUnavailable
 from subagents.testing import ScriptedModelServer

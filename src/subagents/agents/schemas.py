@@ -2,17 +2,19 @@
 
 Events are Rasa SDK-style dicts (``{"event": "slot", "name": ..., "value": ...}``), the
 same shape custom actions return, so an agent's output events can be applied to the
-tracker like an action's.
+tracker like an action's. The tool shapes (``AgentToolResult``, ``AgentToolSchema``) live
+in :mod:`subagents.tools.schemas` and are re-exported here.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from subagents.config.slots import SlotTypeName
+from subagents.tools.schemas import AgentToolResult, AgentToolSchema
 
 
 class AgentStatus(StrEnum):
@@ -56,15 +58,6 @@ class AgentInput(BaseModel):
         return {s.name: s.value for s in self.slots}
 
 
-class AgentToolResult(BaseModel):
-    """What a custom tool executor returns (the reference's shape)."""
-
-    tool_name: str
-    result: str | None = None
-    is_error: bool = False
-    error_message: str | None = None
-
-
 class AgentOutput(BaseModel):
     """The result of one run.
 
@@ -83,34 +76,11 @@ class AgentOutput(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-class AgentToolSchema(BaseModel):
-    """A tool in the OpenAI function-calling shape."""
-
-    name: str
-    description: str = ""
-    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
-    strict: bool = False
-    type: Literal["function"] = "function"
-
-    def to_openai(self) -> dict[str, Any]:
-        """``{"type": "function", "function": {...}}`` as sent to the model."""
-        return {
-            "type": "function",
-            "function": {
-                "name": self.name,
-                "description": self.description,
-                "parameters": self.parameters,
-                "strict": self.strict,
-            },
-        }
-
-    @classmethod
-    def from_openai(cls, definition: dict[str, Any]) -> AgentToolSchema:
-        """Parse ``{"type": "function", "function": {...}}`` (extra keys ignored)."""
-        fn = definition.get("function", definition)
-        return cls(
-            name=fn["name"],
-            description=fn.get("description", ""),
-            parameters=fn.get("parameters") or {"type": "object", "properties": {}},
-            strict=bool(fn.get("strict", False)),
-        )
+__all__ = [
+    "AgentInput",
+    "AgentInputSlot",
+    "AgentOutput",
+    "AgentStatus",
+    "AgentToolResult",
+    "AgentToolSchema",
+]

@@ -2,7 +2,9 @@
 
 ``load_project(root)`` returns a :class:`Project` or raises
 :class:`~subagents.errors.ConfigErrors` naming file, line and field of every problem;
-``validate_project(root, connect=False)`` returns the problems (errors and warnings).
+``collect_project(root)`` returns the project (or ``None``) and every problem found.
+The package reads and checks files only; ``subagents validate`` with live MCP servers is
+:func:`subagents.agents.validate.validate_project`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 from subagents.config.agent_module import check_agent_module, load_agent_class
 from subagents.config.loader import LoadedAgent, Project, collect_project, load_project
 from subagents.config.secrets import redact
-from subagents.config.validate import validate_project
 
 __all__ = [
     "LoadedAgent",
@@ -20,5 +21,4 @@ __all__ = [
     "load_agent_class",
     "load_project",
     "redact",
-    "validate_project",
 ]

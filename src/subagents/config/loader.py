@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from subagents.config import checks, flow_checks, layout
+import subagents.config.checks as checks
+import subagents.config.flow_checks as flow_checks
+import subagents.config.layout as layout
 from subagents.config.flow_graph import FlowGraph, compile_flows
 from subagents.config.models import AgentConfig, DomainConfig, EndpointsConfig, FlowsConfig
 from subagents.config.salvage import DomainGaps, salvage_domain

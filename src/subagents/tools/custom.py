@@ -20,7 +20,6 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
 
-from subagents.agents.schemas import AgentToolResult
 from subagents.errors import ConfigError, SubagentsError, ToolExecutionError, UnknownToolError
 from subagents.tools.base import (
     ToolContext,
@@ -30,6 +29,7 @@ from subagents.tools.base import (
     ToolSpec,
     truncate_for_model,
 )
+from subagents.tools.schemas import AgentToolResult
 
 logger = logging.getLogger("subagents.tools.custom")
 

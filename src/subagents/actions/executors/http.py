@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx2 as httpx  # httpx's maintained successor: no O(n) scan of the pool per request
 import orjson
 
-from subagents import __version__
+from subagents._version import __version__
 from subagents.actions.executors.base import (
     ActionResult,
     DomainDigest,

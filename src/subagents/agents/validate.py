@@ -3,7 +3,8 @@
 :func:`validate_project` returns errors and warnings sorted by file and line; the CLI
 prints ``str(problem)`` per line and exits 1 if any is an error. With ``connect=True`` the
 MCP servers are started and the tool names the agents use are checked against what the
-servers really offer.
+servers really offer. It lives in the agents layer because it starts MCP servers: the
+config package only reads and checks files (:func:`~subagents.config.collect_project`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from subagents.config.secrets import redact, secret_values
 from subagents.config.source import Problems, SourceFile, read_yaml
 from subagents.errors import ConfigProblem
 
-logger = logging.getLogger("subagents.config.validate")
+logger = logging.getLogger("subagents.agents.validate")
 
 
 def validate_project(
