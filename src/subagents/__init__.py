@@ -1,7 +1,24 @@
 """subagents: conversational assistants whose flows hand work to ReAct sub agents.
 
-Users import from here; everything else is internal. Heavy modules (litellm, grpc, the
-server stack) are imported only when used, so ``import subagents`` stays fast.
+The public API is this module's ``__all__`` plus the modules in :data:`PUBLIC_MODULES`
+(each with its ``__all__``); everything else is internal and may change. The same list is
+in docs/ARCHITECTURE.md, and tests/test_public_api.py checks that the README's and the
+docs' examples import only these names.
+
+* ``subagents``: ``Assistant``, ``MCPOpenAgent``, ``MCPTaskAgent``, ``load_agents``,
+  ``AgentInput``, ``AgentOutput``, ``AgentStatus``, ``AgentToolResult``,
+  ``AgentToolSchema``, ``ToolContext``, ``__version__``.
+* ``subagents.actions`` and ``subagents.actions.events``: custom actions (the Rasa SDK's
+  ``Action``, ``Tracker``, ``CollectingDispatcher``, events).
+* ``subagents.stores``: tracker stores, lock stores, the event broker.
+* ``subagents.errors``: the exceptions we raise.
+* ``subagents.llm``: the ``LLMClient`` seam (bring your own client).
+* ``subagents.server``: ``create_app``, ``create_project_app`` (ASGI apps).
+* ``subagents.testing`` and ``subagents.testing.pytest_plugin``: ``ScriptedLLM``
+  (in-process fake ``LLMClient``), ``ScriptedModelServer`` and the pytest fixtures.
+
+Heavy modules (litellm, grpc, the server stack) are imported only when used, so
+``import subagents`` stays fast.
 """
 
 from __future__ import annotations
@@ -20,7 +37,21 @@ _LAZY = {
     "MCPTaskAgent": "subagents.agents.task_agent",
     "Assistant": "subagents.dialogue.assistant",
     "load_agents": "subagents.agents.loader",
+    "ToolContext": "subagents.tools.base",
 }
+
+PUBLIC_MODULES = (
+    "subagents",
+    "subagents.actions",
+    "subagents.actions.events",
+    "subagents.errors",
+    "subagents.llm",
+    "subagents.server",
+    "subagents.stores",
+    "subagents.testing",
+    "subagents.testing.pytest_plugin",
+)
+"""The public modules; see the module docstring."""
 
 if TYPE_CHECKING:
     from subagents.agents.a2a import A2AAgent
@@ -28,6 +59,7 @@ if TYPE_CHECKING:
     from subagents.agents.open_agent import MCPOpenAgent
     from subagents.agents.task_agent import MCPTaskAgent
     from subagents.dialogue.assistant import Assistant
+    from subagents.tools.base import ToolContext
 
 
 def __getattr__(name: str) -> Any:
@@ -49,5 +81,7 @@ __all__ = [
     "Assistant",
     "MCPOpenAgent",
     "MCPTaskAgent",
+    "ToolContext",
+    "__version__",
     "load_agents",
 ]

@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from subagents.dialogue.assistant import Assistant
     from subagents.llm.scripted import ScriptPlayer
 
+__all__ = ["create_app", "create_project_app", "open_assistant"]
+
 logger = logging.getLogger("subagents.server")
 
 READY_TIMEOUT = 5.0
