@@ -23,8 +23,11 @@ import typer.core
 from rich.console import Console
 from rich.markup import escape
 
+from subagents.errors import SubagentsError
+
 if TYPE_CHECKING:
     from subagents.channels.script import ConversationScript
+    from subagents.llm.scripted import ScriptPlayer
 
 app = typer.Typer(
     name="subagents",
@@ -195,20 +198,17 @@ def _check_project(project: Path) -> Path:
     return root
 
 
-def _startup_error(exc: BaseException) -> typer.Exit:
+def _startup_error(exc: SubagentsError) -> typer.Exit:
     """Turn a load failure (bad config, MCP server down, bad scenario) into a clear exit."""
-    from subagents.errors import ConfigErrors, SubagentsError
+    from subagents.config.secrets import redact_registered
+    from subagents.errors import ConfigErrors
 
     if isinstance(exc, ConfigErrors):
         for line in str(exc).splitlines():
             err.print(line, markup=False)
         return _fail("the project has configuration errors (run `subagents validate`)")
-    if isinstance(exc, SubagentsError):
-        from subagents.config.secrets import redact_registered
-
-        # e.g. an MCP server's stderr tail, which may show a token it was given
-        return _fail(redact_registered(str(exc)))
-    raise exc
+    # e.g. an MCP server's stderr tail, which may show a token it was given
+    return _fail(redact_registered(str(exc)))
 
 
 # --------------------------------------------------------------------------- run
@@ -331,7 +331,7 @@ def run(
         asyncio.run(_serve(root, sock, script, log_level.value, settings, budget, a2a_url))
     except KeyboardInterrupt:
         pass
-    except Exception as exc:
+    except SubagentsError as exc:  # anything else is a bug: its traceback is wanted
         raise _startup_error(exc) from None
     finally:
         sock.close()
@@ -594,7 +594,7 @@ def shell(
         code = asyncio.run(_shell(root, script, sender, interactive))
     except KeyboardInterrupt:
         code = 130
-    except Exception as exc:
+    except SubagentsError as exc:  # anything else is a bug: its traceback is wanted
         raise _startup_error(exc) from None
     raise typer.Exit(code)
 
@@ -651,7 +651,7 @@ async def _shell(
 
 
 def watch_scripted_replies(
-    script: ConversationScript, model: Any, report: Callable[[str], None]
+    script: ConversationScript, model: ScriptPlayer, report: Callable[[str], None]
 ) -> None:
     """Report each scripted reply that does not fit its request (see script_review)."""
     from subagents.channels.script_review import watch_replies
@@ -665,7 +665,7 @@ def _print_warnings(problems: list[str]) -> None:
     problems.clear()
 
 
-def _scenario_report(script: ConversationScript | None, model: Any) -> int:
+def _scenario_report(script: ConversationScript | None, model: ScriptPlayer | None) -> int:
     """After a scripted shell run: 1 if replies were missing or left unused, else 0."""
     if script is None or model is None:
         return 0
@@ -683,7 +683,7 @@ def _scenario_report(script: ConversationScript | None, model: Any) -> int:
     return 0
 
 
-def _unused_message(script: ConversationScript, model: Any) -> str | None:
+def _unused_message(script: ConversationScript, model: ScriptPlayer) -> str | None:
     from subagents.channels.script_review import unused_replies
 
     count, first = unused_replies(script, model)
@@ -929,7 +929,7 @@ def actions(
         )
     except KeyboardInterrupt:
         pass
-    except Exception as exc:
+    except SubagentsError as exc:  # anything else is a bug: its traceback is wanted
         raise _startup_error(exc) from None
 
 

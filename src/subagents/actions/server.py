@@ -47,10 +47,11 @@ def resolve_actions_module(project_root: Path, actions_module: str | None) -> st
     endpoints = project_root / "endpoints.yml"
     if endpoints.is_file():
         from ruamel.yaml import YAML
+        from ruamel.yaml.error import YAMLError
 
         try:
             data = YAML(typ="safe").load(endpoints.read_text(encoding="utf-8")) or {}
-        except Exception as exc:
+        except (YAMLError, OSError, UnicodeDecodeError) as exc:
             mark = getattr(exc, "problem_mark", None)
             what = " ".join(str(getattr(exc, k, None) or "") for k in ("context", "problem"))
             raise ConfigError(

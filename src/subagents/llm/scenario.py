@@ -386,13 +386,14 @@ def _line_of(source: str, field: str | None) -> int | None:
         return None
     from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.error import YAMLError
 
     try:
         path = Path(source)
         if not path.is_file():
             return None
         node: Any = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
-    except Exception:  # noqa: BLE001 - a missing line number must never hide the error
+    except (OSError, UnicodeDecodeError, YAMLError):  # no line number then, same error
         return None
     parts: list[str | int] = [
         int(m.group(1)) if m.group(1) is not None else m.group(2) for m in _PART.finditer(field)
