@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("dialogue", {"dialogue"}),
     ("surfaces", {"channels", "inspector"}),
     ("server", {"server"}),
-    ("cli", {"cli", "agent_command", "scaffold", "__main__"}),
+    ("cli", {"cli", "agent_command", "workers", "scaffold", "__main__"}),
     # The public facade re-exports names from every layer; nothing in the runtime imports it.
     ("api", {"__init__"}),
 ]

@@ -821,7 +821,7 @@ def copy_store(
     target_cfg = _tracker_store_of(to, root)
     try:
         report = asyncio.run(_copy(source_cfg, target_cfg, root))
-    except Exception as exc:
+    except SubagentsError as exc:  # anything else is a bug: its traceback is wanted
         raise _startup_error(exc) from None
     out.print(
         f"Copied {_plural(report.copied, 'conversation')} ({_plural(report.events, 'event')})"
