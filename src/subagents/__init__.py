@@ -5,7 +5,8 @@ The public API is this module's ``__all__`` plus the modules in :data:`PUBLIC_MO
 in docs/ARCHITECTURE.md, and tests/test_public_api.py checks that the README's and the
 docs' examples import only these names.
 
-* ``subagents``: ``Assistant``, ``MCPOpenAgent``, ``MCPTaskAgent``, ``load_agents``,
+* ``subagents``: ``Assistant``, ``MCPOpenAgent``, ``MCPTaskAgent``, ``A2AAgent``,
+  ``load_agents``,
   ``AgentInput``, ``AgentOutput``, ``AgentStatus``, ``AgentToolResult``,
   ``AgentToolSchema``, ``ToolContext``, ``__version__``.
 * ``subagents.actions`` and ``subagents.actions.events``: custom actions (the Rasa SDK's

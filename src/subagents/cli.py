@@ -503,7 +503,7 @@ def a2a_command(
         asyncio.run(_serve_a2a(root, host, port, url, script, log_level))
     except KeyboardInterrupt:
         pass
-    except Exception as exc:
+    except SubagentsError as exc:  # anything else is a bug: its traceback is wanted
         raise _startup_error(exc) from None
 
 
@@ -541,7 +541,7 @@ def serve_mcp(
         asyncio.run(_serve_mcp(root, transport, host, port, path, script, log_level))
     except KeyboardInterrupt:
         pass
-    except Exception as exc:
+    except SubagentsError as exc:  # anything else is a bug: its traceback is wanted
         raise _startup_error(exc) from None
 
 

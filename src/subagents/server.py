@@ -28,7 +28,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -300,14 +300,16 @@ async def open_agents(
 
     async with contextlib.AsyncExitStack() as stack:
         project = load_project(Path(project_root))
+        llm_factory = None
         if scenario is not None:
             from subagents.channels.script import load_conversation_script
-            from subagents.testing import ScriptedModelServer, point_endpoints_at
+            from subagents.llm.scripted import ScriptPlayer, scripted_clients
 
             script = load_conversation_script(scenario)
-            server = await stack.enter_async_context(ScriptedModelServer(script.model_steps))
-            project.endpoints = point_endpoints_at(project.endpoints, server.url)
-        registry = await stack.enter_async_context(load_agents(project))
+            player = ScriptPlayer(script.model_steps)
+            # A run that finds no reply left fails, as it did over HTTP.
+            llm_factory = scripted_clients(player, exhausted="raise", source=str(script.path))
+        registry = await stack.enter_async_context(load_agents(project, llm_factory=llm_factory))
         yield registry
 
 

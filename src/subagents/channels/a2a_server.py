@@ -49,7 +49,7 @@ def agent_card(agent: ServedAgent, base_url: str) -> AgentCard:
         AgentSkill,
     )
 
-    import subagents
+    from subagents._version import __version__
 
     root = f"{base_url.rstrip('/')}{PREFIX}/{agent.name}"
     interfaces = [
@@ -60,7 +60,7 @@ def agent_card(agent: ServedAgent, base_url: str) -> AgentCard:
     return AgentCard(
         name=agent.name,
         description=agent.description,
-        version=subagents.__version__,
+        version=__version__,
         supported_interfaces=interfaces,
         capabilities=AgentCapabilities(streaming=True, push_notifications=False),
         default_input_modes=["text/plain"],

@@ -49,9 +49,9 @@ class Answer(BaseModel):
 
 def build_mcp_server(sessions: AgentSessions, *, name: str = "subagents") -> MCPServer:
     """An MCP server with one tool per agent of ``sessions``."""
-    import subagents
+    from subagents._version import __version__
 
-    server = MCPServer(name, version=subagents.__version__)
+    server = MCPServer(name, version=__version__)
     for agent in sessions.agents.values():
         server.add_tool(
             _tool(sessions, agent),
