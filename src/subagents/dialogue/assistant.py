@@ -394,7 +394,7 @@ def _read_project(
             logger.warning(
                 "llm.api_key_missing %s", problem, extra={"event": "llm.api_key_missing"}
             )
-    else:
+    elif llm_url is not None:
         from subagents.llm.factory import point_endpoints_at
 
         project.endpoints = point_endpoints_at(project.endpoints, llm_url)
