@@ -25,7 +25,7 @@ ROOT = "subagents"
 # Lowest first. A module belongs to the layer of its top-level package (or module) below
 # ``subagents``. Keep in step with docs/ARCHITECTURE.md.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("foundation", {"errors", "retry", "telemetry", "_version"}),
+    ("foundation", {"errors", "retry", "telemetry", "serving", "_version"}),
     # The condition language is typed against the domain and checked when files are read.
     ("config", {"config", "conditions"}),
     ("services", {"llm", "tools", "stores"}),
