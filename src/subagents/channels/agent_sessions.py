@@ -123,3 +123,14 @@ class AgentSessions:
             if output.error_message:
                 output.error_message = redact(output.error_message, self._secrets)
         return output
+
+
+def package_version() -> str:
+    """subagents' version (read from the installed metadata: this layer does not import the
+    package facade)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("subagents")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0"

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from subagents.config.models import AgentConfig
+from subagents.config.source import SourceFile
 
-if TYPE_CHECKING:
-    from subagents.config.checks import Context
-    from subagents.config.source import SourceFile
+# ``ctx`` is subagents.config.checks.Context (root, problems); not imported: checks
+# imports this module.
+Context = Any
 
 REACT_ONLY = ("llm", "prompt_template", "max_iterations")
 A2A_ONLY = ("agent_card", "auth", "polling", "streaming")
@@ -106,9 +107,14 @@ def _check_card_file(src: SourceFile, value: str, folder: Path, ctx: Context) ->
         )
 
 
-def _check_auth(src: SourceFile, cfg: AgentConfig, ctx: Context) -> None:
-    from subagents.config.checks import check_literal_secrets
+def is_a2a_agent_class(cls: type) -> bool:
+    """Whether ``cls`` subclasses subagents.A2AAgent (by name: config sits below agents)."""
+    return any(
+        c.__name__ == "A2AAgent" and c.__module__ == "subagents.agents.a2a" for c in cls.__mro__
+    )
 
+
+def _check_auth(src: SourceFile, cfg: AgentConfig, ctx: Context) -> None:
     auth = cfg.configuration.auth
     if auth is None:
         return
@@ -123,4 +129,3 @@ def _check_auth(src: SourceFile, cfg: AgentConfig, ctx: Context) -> None:
             ("configuration", "auth", "header_format"),
             "must contain {key} where the API key goes (for example 'Bearer {key}')",
         )
-    check_literal_secrets(src, ctx.problems)

@@ -48,11 +48,13 @@ def load_agent_class(project_root: str | Path, dotted_path: str) -> type:
     if cls is None:
         hint = _class_hint(module, class_name, root)
         raise AgentModuleError(f"module '{module_name}' has no class '{class_name}'{hint}")
-    from subagents.agents.a2a import A2AAgent
     from subagents.agents.open_agent import MCPOpenAgent
     from subagents.agents.task_agent import MCPTaskAgent
+    from subagents.config.a2a_checks import is_a2a_agent_class
 
-    if not isinstance(cls, type) or not issubclass(cls, MCPOpenAgent | MCPTaskAgent | A2AAgent):
+    if not isinstance(cls, type) or not (
+        issubclass(cls, MCPOpenAgent | MCPTaskAgent) or is_a2a_agent_class(cls)
+    ):
         raise AgentModuleError(
             f"'{dotted_path}' ({defined_at(cls, root)}) is not a subclass of MCPOpenAgent,"
             " MCPTaskAgent or A2AAgent; subclass subagents.MCPOpenAgent (general-purpose),"

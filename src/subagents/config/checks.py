@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from subagents.config.a2a_checks import (
+    check_a2a_agent,
+    check_react_only,
+    is_a2a_agent_class,
+)
 from subagents.config.agent_module import (
     AgentModuleError,
     agent_kinds,
@@ -318,22 +323,19 @@ def check_agent(src: SourceFile, cfg: AgentConfig, folder: Path, ctx: Context) -
             "use letters, digits, '_', '-' and '.' only (flows call it by name)",
         )
     if cfg.agent.protocol == "A2A":
-        from subagents.config.a2a_checks import check_a2a_agent
-
         check_a2a_agent(src, cfg, folder, ctx)
+        check_literal_secrets(src, ctx.problems)  # configuration.auth secrets
         if cfg.configuration.module:
             _check_a2a_module(src, cfg.configuration.module, ctx)
         return None
     a2a_keys = {"agent_card", "auth", "polling", "streaming"}
     if a2a_keys & cfg.configuration.model_fields_set:
-        from subagents.config.a2a_checks import check_react_only
-
         check_react_only(src, cfg, ctx)
     _check_agent_llm(src, cfg, ctx)
     _check_agent_servers(src, cfg, ctx)
     if cfg.configuration.module:
         cls = _check_module(src, cfg.configuration.module, ctx)
-        if cls is not None and _is_a2a_class(cls):
+        if cls is not None and is_a2a_agent_class(cls):
             ctx.problems.error(
                 src,
                 ("configuration", "module"),
@@ -435,18 +437,11 @@ def _class_info(cls: type, root: Path) -> AgentClassInfo:
     return AgentClassInfo(cls.__name__, defined_at(cls, root), is_open, is_task)
 
 
-def _is_a2a_class(cls: type) -> bool:
-    """Whether ``cls`` subclasses subagents.A2AAgent (by name: config sits below agents)."""
-    return any(
-        c.__name__ == "A2AAgent" and c.__module__ == "subagents.agents.a2a" for c in cls.__mro__
-    )
-
-
 def _check_a2a_module(src: SourceFile, dotted: str, ctx: Context) -> None:
     cls = _check_module(src, dotted, ctx)
     if cls is None:
         return
-    if not _is_a2a_class(cls):
+    if not is_a2a_agent_class(cls):
         ctx.problems.error(
             src,
             ("configuration", "module"),
