@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("actions", {"actions"}),
     ("dialogue", {"dialogue"}),
     ("surfaces", {"channels", "inspector"}),
-    ("server", {"server"}),
+    ("server", {"server", "server_http", "server_openapi"}),
     ("cli", {"cli", "agent_command", "workers", "scaffold", "__main__"}),
     # The public facade re-exports names from every layer; nothing in the runtime imports it.
     ("api", {"__init__"}),
@@ -45,22 +45,8 @@ MAY_IMPORT_TESTING = {"cli", TESTING}
 
 # Today's violations, to be removed as they are fixed. This list only shrinks: an entry that
 # is no longer a violation fails the test until it is deleted here.
-ALLOWED_UPWARD: set[tuple[str, str]] = {
-    # config imports the user's agent modules and the agent classes to check them; the
-    # check belongs where agents are built (agents layer).
-    ("subagents.config.agent_module", "subagents.agents.a2a"),
-    ("subagents.config.agent_module", "subagents.agents.open_agent"),
-    ("subagents.config.agent_module", "subagents.agents.task_agent"),
-}
-ALLOWED_CYCLES: list[set[str]] = [
-    # The same: config.agent_module -> agents.a2a -> config.a2a_checks -> config.checks.
-    {
-        "subagents.agents.a2a",
-        "subagents.config.a2a_checks",
-        "subagents.config.agent_module",
-        "subagents.config.checks",
-    },
-]
+ALLOWED_UPWARD: set[tuple[str, str]] = set()
+ALLOWED_CYCLES: list[set[str]] = []
 
 
 def _modules() -> dict[str, Path]:

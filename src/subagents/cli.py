@@ -77,7 +77,7 @@ def _log_level_option() -> Any:
 
 def _version(value: bool) -> None:
     if value:
-        from subagents import __version__
+        from subagents._version import __version__
 
         out.print(f"subagents {__version__}", markup=False)
         raise typer.Exit()

@@ -7,10 +7,11 @@ running ``subagents run --scripted`` against this document with schemathesis.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from subagents.server import ServerSettings
+# ``settings`` below is a subagents.server.ServerSettings; it is not imported because
+# subagents.server imports this module (the import test forbids the cycle).
+ServerSettings = Any
 
 _ERROR = {
     "type": "object",

@@ -48,13 +48,9 @@ def load_agent_class(project_root: str | Path, dotted_path: str) -> type:
     if cls is None:
         hint = _class_hint(module, class_name, root)
         raise AgentModuleError(f"module '{module_name}' has no class '{class_name}'{hint}")
-    from subagents.agents.open_agent import MCPOpenAgent
-    from subagents.agents.task_agent import MCPTaskAgent
     from subagents.config.a2a_checks import is_a2a_agent_class
 
-    if not isinstance(cls, type) or not (
-        issubclass(cls, MCPOpenAgent | MCPTaskAgent) or is_a2a_agent_class(cls)
-    ):
+    if not isinstance(cls, type) or not (any(agent_kinds(cls)) or is_a2a_agent_class(cls)):
         raise AgentModuleError(
             f"'{dotted_path}' ({defined_at(cls, root)}) is not a subclass of MCPOpenAgent,"
             " MCPTaskAgent or A2AAgent; subclass subagents.MCPOpenAgent (general-purpose),"
@@ -65,11 +61,20 @@ def load_agent_class(project_root: str | Path, dotted_path: str) -> type:
 
 def agent_kinds(cls: type) -> tuple[bool, bool]:
     """Whether an agent class is general-purpose (MCPOpenAgent) and whether it is a task
-    agent (MCPTaskAgent)."""
-    from subagents.agents.open_agent import MCPOpenAgent
-    from subagents.agents.task_agent import MCPTaskAgent
+    agent (MCPTaskAgent).
 
-    return issubclass(cls, MCPOpenAgent), issubclass(cls, MCPTaskAgent)
+    Matched by class name and module along the MRO: config sits below the agents layer
+    and must not import it (tests/test_architecture.py).
+    """
+    return _subclasses(cls, _OPEN_AGENT), _subclasses(cls, _TASK_AGENT)
+
+
+_OPEN_AGENT = ("subagents.agents.open_agent", "MCPOpenAgent")
+_TASK_AGENT = ("subagents.agents.task_agent", "MCPTaskAgent")
+
+
+def _subclasses(cls: type, base: tuple[str, str]) -> bool:
+    return any((c.__module__, c.__name__) == base for c in cls.__mro__)
 
 
 def defined_at(obj: object, project_root: str | Path | None = None) -> str:
