@@ -991,6 +991,92 @@ def _next_steps(directory: Path) -> list[str]:
     ]
 
 
+# --------------------------------------------------------------------------- mcp
+
+mcp_app = typer.Typer(
+    help="OAuth logins for MCP servers: login, logout, status.", no_args_is_help=True
+)
+app.add_typer(mcp_app, name="mcp")
+
+
+def _mcp_project(project: Path) -> tuple[Path, list[Any], Any]:
+    """The project's MCP server configs and its token store (errors exit clearly)."""
+    from subagents.config.loader import load_project
+    from subagents.mcp.tokens import default_token_store
+
+    root = _check_project(project)
+    try:
+        loaded = load_project(root)
+    except Exception as exc:
+        raise _startup_error(exc) from None
+    return root, list(loaded.endpoints.mcp_servers), default_token_store(root)
+
+
+@mcp_app.command("login")
+def mcp_login(
+    server: Annotated[str, typer.Argument(help="The server's name in endpoints.yml.")],
+    project: ProjectOpt = Path("."),
+    browser: Annotated[bool, typer.Option(help="Open the authorization page.")] = True,
+) -> None:
+    """Authorize SERVER (OAuth): show the page, receive the redirect, store the tokens."""
+    from subagents.errors import SubagentsError
+    from subagents.mcp import login as mcp_login_mod
+
+    root, servers, store = _mcp_project(project)
+    _setup_logging("error")
+    try:
+        cfg = mcp_login_mod.pick_server(servers, server)
+        assert cfg.oauth is not None
+
+        def show(url: str) -> None:
+            out.print(f"Open this page to authorize '{server}':\n{url}", markup=False)
+            out.print(f"Waiting for the redirect on {approver.redirect_uri} ...", markup=False)
+
+        approver = mcp_login_mod.LoopbackAuthorizer(
+            server, cfg.oauth.callback_port, show=show, open_browser=browser
+        )
+        result = asyncio.run(mcp_login_mod.login(cfg, store, approver, project_root=root))
+    except SubagentsError as exc:
+        raise _startup_error(exc) from None
+    if not result.authorized:
+        out.print(f"'{server}' did not ask for authorization; nothing stored.")
+        return
+    out.print(f"Logged in to '{server}' ({result.tools} tools); tokens in {store.path}")
+
+
+@mcp_app.command("logout")
+def mcp_logout(
+    server: Annotated[str, typer.Argument(help="The server's name in endpoints.yml.")],
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Forget SERVER's stored tokens and client registration."""
+    from subagents.errors import SubagentsError
+    from subagents.mcp import login as mcp_login_mod
+
+    _root, servers, store = _mcp_project(project)
+    try:
+        cfg = mcp_login_mod.pick_server(servers, server)
+    except SubagentsError as exc:
+        raise _startup_error(exc) from None
+    if asyncio.run(mcp_login_mod.logout(cfg, store)):
+        out.print(f"Logged out of '{server}'.")
+    else:
+        out.print(f"'{server}' had no stored login.")
+
+
+@mcp_app.command("status")
+def mcp_status(project: ProjectOpt = Path(".")) -> None:
+    """Which MCP servers use OAuth, which are authorized, and when tokens expire."""
+    from subagents.mcp import login as mcp_login_mod
+
+    _root, servers, store = _mcp_project(project)
+    states = asyncio.run(mcp_login_mod.status(servers, store))
+    if not states:
+        out.print("No MCP server in endpoints.yml uses OAuth.")
+    for state in states:
+        out.print(state.describe(), markup=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

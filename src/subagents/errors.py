@@ -41,10 +41,10 @@ Tree::
     │   ├── DeadlineExceeded          configuration.timeout passed
     │   ├── IterationLimitReached     configuration.max_iterations LLM calls used
     │   └── MCPServerUnavailable      connect/reconnect failed after max_retries
+    │       └── MCPAuthError          refused credentials (HTTP 401/403) or a login is needed
     ├── AttemptError                  one failed LLM request, maybe retried (llm.retry)
     ├── BadResponse                   a model response we cannot read (llm.assemble;
     │                                 ValueError), becomes an AttemptError
-    ├── OAuthTokenError               the OAuth token endpoint failed (mcp.auth)
     ├── StoreUnavailable              a tracker/lock store or broker could not be reached
     │   └── SchemaVersionError        the store's schema is newer than this version
     ├── ConversationBusy              another turn of the conversation held it too long
@@ -178,6 +178,17 @@ class MCPServerUnavailable(RunFailure):
     def __init__(self, server: str, message: str) -> None:
         self.server = server
         super().__init__(f"MCP server '{server}': {message}")
+
+
+class MCPAuthError(MCPServerUnavailable):
+    """An MCP server refused the credentials (HTTP 401/403), or it needs an OAuth login
+    nobody did. Retrying cannot help; the message says what to do. ``status`` is the HTTP
+    status when there was one."""
+
+    def __init__(self, server: str, message: str, *, status: int | None = None) -> None:
+        self.status = status
+        self.detail = message
+        super().__init__(server, message)
 
 
 class MCPTransportError(ToolInterruptedError):

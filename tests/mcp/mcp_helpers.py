@@ -59,11 +59,13 @@ class HttpServerProcess:
         record: Path | None = None,
         legacy_only: bool = False,
         port: int = 0,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.kind = kind
         self.record = record
         self.legacy_only = legacy_only
         self.port = port
+        self.extra_args = extra_args
         self.proc: subprocess.Popen[str] | None = None
 
     @property
@@ -71,12 +73,17 @@ class HttpServerProcess:
         path = "/mcp" if self.kind == "http" else "/sse"
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def start(self, timeout: float = 20.0) -> HttpServerProcess:
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> HttpServerProcess:
         args = [sys.executable, str(TOOLBOX), self.kind, "--port", str(self.port)]
         if self.record is not None:
             args += ["--record", str(self.record)]
         if self.legacy_only:
             args.append("--legacy-only")
+        args += list(self.extra_args)
         self.proc = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
         )

@@ -42,6 +42,26 @@ async def test_real_results_are_described_for_the_model(managers) -> None:
     assert failed.is_error and "failed because disk full" in failed.text
 
 
+async def test_structured_content_beside_text_is_not_sent_twice(managers) -> None:
+    """Filesystem- and memory-like servers repeat their text as structured content: the
+    model reads it once (a 30 KB file must not arrive as 60 KB), and media base64 never."""
+    toolset = managers(stdio_config()).toolset("toolbox")
+
+    file = await toolset.call_tool("read_text_file", {"lines": 3000})
+    body = "".join(f"line {i}\n" for i in range(3000))
+    assert file.text == body
+    assert file.text.count("line 2999") == 1
+
+    graph = await toolset.call_tool("read_graph", {})
+    assert graph.text.count("Ada") == 1 and json.loads(graph.text)["entities"][0]["name"] == "Ada"
+
+    media = await toolset.call_tool("read_media_file", {})
+    assert media.text.startswith("[image: image/png, ") and "iVBOR" not in media.text
+
+    only = await toolset.call_tool("media_structured_only", {})
+    assert json.loads(only.text) == {"image": "[base64 data, 13.7 KB]", "name": "dot"}
+
+
 async def test_big_results_are_truncated_with_a_note(managers) -> None:
     toolset = managers(stdio_config()).toolset("toolbox")
     outcome = await toolset.call_tool("big", {"size": 300_000})
@@ -54,11 +74,13 @@ def text(value: str, **kwargs) -> types.TextContent:
     return types.TextContent(type="text", text=value, **kwargs)
 
 
-def test_summary_text_keeps_structured_data() -> None:
+def test_text_wins_over_structured_content() -> None:
     result = types.CallToolResult(
         content=[text("Found 2 flights")], structured_content={"flights": ["LH1", "AF2"]}
     )
-    assert result_to_outcome(result).text == 'Found 2 flights\n\n{"flights":["LH1","AF2"]}'
+    outcome = result_to_outcome(result)
+    assert outcome.text == "Found 2 flights"
+    assert outcome.structured == {"flights": ["LH1", "AF2"]}  # still there for code
 
 
 def test_wrapped_scalar_structured_content_is_not_repeated() -> None:

@@ -6,6 +6,10 @@ Run it as ``python toolbox_server.py stdio`` (stdio), ``python toolbox_server.py
 ``--record FILE`` appends one JSON line per HTTP request with its headers, so tests can
 check what the client sent. ``--legacy-only`` rejects ``server/discover`` so clients fall
 back to the 2025 ``initialize`` handshake (a stateful, session-id-carrying server).
+``--session-400`` answers a request with an unknown session id with HTTP 400 and a
+JSON-RPC error, as servers built on the TypeScript SDK do (the Python SDK answers 404).
+``--oauth`` puts a small OAuth authorization server in front (see ``oauth_gate.py``);
+``--token-ttl`` sets its access tokens' lifetime in seconds.
 """
 
 from __future__ import annotations
@@ -100,6 +104,46 @@ def weather(city: str) -> Weather:
 def structured_only() -> types.CallToolResult:
     """Structured content with no text block."""
     return types.CallToolResult(content=[], structured_content={"a": 1, "b": [1, 2]})
+
+
+@server.tool()
+def read_text_file(lines: int) -> types.CallToolResult:
+    """Like server-filesystem's read_text_file: the text again as {"content": text}."""
+    body = "".join(f"line {i}\n" for i in range(lines))
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=body)], structured_content={"content": body}
+    )
+
+
+@server.tool()
+def read_graph() -> types.CallToolResult:
+    """Like server-memory's read_graph: the graph as JSON text and as structured content."""
+    graph = {
+        "entities": [{"name": "Ada", "entityType": "person", "observations": ["wrote notes"]}],
+        "relations": [],
+    }
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=json.dumps(graph, indent=2))],
+        structured_content=graph,
+    )
+
+
+@server.tool()
+def read_media_file() -> types.CallToolResult:
+    """Like server-filesystem's read_media_file: the image's base64 in both places."""
+    data = base64.b64encode(PNG_1PX * 200).decode()
+    block = {"type": "image", "data": data, "mimeType": "image/png"}
+    return types.CallToolResult(
+        content=[types.ImageContent(type="image", data=data, mime_type="image/png")],
+        structured_content={"content": [block]},
+    )
+
+
+@server.tool()
+def media_structured_only() -> types.CallToolResult:
+    """Structured content only, holding base64 media."""
+    data = base64.b64encode(PNG_1PX * 200).decode()
+    return types.CallToolResult(content=[], structured_content={"image": data, "name": "dot"})
 
 
 @server.tool()
@@ -261,10 +305,13 @@ def cwd() -> str:
 class _Recorder:
     """ASGI middleware: appends each HTTP request's headers to a JSONL file."""
 
-    def __init__(self, app: Any, path: str | None, legacy_only: bool) -> None:
+    def __init__(
+        self, app: Any, path: str | None, legacy_only: bool, session_400: bool = False
+    ) -> None:
         self.app = app
         self.path = path
         self.legacy_only = legacy_only
+        self.session_400 = session_400
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -287,10 +334,37 @@ class _Recorder:
             )
             await send({"type": "http.response.body", "body": body})
             return
+        if self.session_400 and "mcp-session-id" in headers:
+            send = _session_404_as_400(send)
         await self.app(scope, receive, send)
 
 
-def _serve_http(kind: str, port: int, record: str | None, legacy_only: bool) -> None:
+def _session_404_as_400(send: Any) -> Any:
+    """Rewrite "unknown session" (404) into the TypeScript SDK's 400 answer."""
+    replaced = {"active": False}
+
+    async def wrapped(message: Any) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 404:
+            replaced["active"] = True
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 400,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            return
+        if replaced["active"] and message["type"] == "http.response.body":
+            error = {"code": -32000, "message": "Bad Request: No valid session ID provided"}
+            body = json.dumps({"jsonrpc": "2.0", "error": error, "id": None}).encode()
+            await send({"type": "http.response.body", "body": body})
+            return
+        await send(message)
+
+    return wrapped
+
+
+def _serve_http(kind: str, port: int, record: str | None, legacy_only: bool, **opts: Any) -> None:
     import uvicorn
 
     app = server.sse_app() if kind == "sse" else server.streamable_http_app()
@@ -299,7 +373,13 @@ def _serve_http(kind: str, port: int, record: str | None, legacy_only: bool) -> 
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     sock.listen(128)
-    config = uvicorn.Config(_Recorder(app, record, legacy_only), log_level="warning", lifespan="on")
+    asgi: Any = _Recorder(app, record, legacy_only, opts.get("session_400", False))
+    if opts.get("oauth"):
+        from oauth_gate import OAuthGate
+
+        base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        asgi = OAuthGate(asgi, base, token_ttl=opts.get("token_ttl", 3600.0))
+    config = uvicorn.Config(asgi, log_level="warning", lifespan="on")
     uv = uvicorn.Server(config)
 
     async def main() -> None:
@@ -321,12 +401,23 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--record", default=None)
     parser.add_argument("--legacy-only", action="store_true")
+    parser.add_argument("--session-400", action="store_true")
+    parser.add_argument("--oauth", action="store_true")
+    parser.add_argument("--token-ttl", type=float, default=3600.0)
     args = parser.parse_args()
     if args.transport == "stdio":
         print("toolbox starting", file=sys.stderr, flush=True)
         server.run("stdio")
     else:
-        _serve_http(args.transport, args.port, args.record, args.legacy_only)
+        _serve_http(
+            args.transport,
+            args.port,
+            args.record,
+            args.legacy_only,
+            session_400=args.session_400,
+            oauth=args.oauth,
+            token_ttl=args.token_ttl,
+        )
 
 
 if __name__ == "__main__":

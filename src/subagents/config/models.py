@@ -67,13 +67,40 @@ class ModelGroup(_Model):
 
 
 class OAuthConfig(_Model):
-    """OAuth2 client-credentials grant; tokens are cached until they expire."""
+    """OAuth 2.1 for a URL server (see docs/mcp-auth.md).
 
-    token_url: str
-    client_id: str
-    client_secret: str
+    ``grant: authorization_code`` (the default without ``token_url``): a person authorizes
+    once with ``subagents mcp login SERVER``; tokens are stored and refreshed. The client is
+    pre-registered (``client_id``), a Client ID Metadata Document (``client_metadata_url``)
+    or registered dynamically. ``grant: client_credentials`` (the default with
+    ``token_url``): machine to machine, with ``client_secret`` or a ``private_key`` for
+    ``private_key_jwt``; without ``token_url`` the token endpoint is discovered.
+    """
+
+    grant: Literal["authorization_code", "client_credentials"] | None = None
+    token_url: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    private_key: str | None = None
+    """PEM private key for ``private_key_jwt`` (from ``${VAR}``)."""
+    signing_algorithm: str = "RS256"
+    token_endpoint_auth_method: (
+        Literal["client_secret_basic", "client_secret_post", "none", "private_key_jwt"] | None
+    ) = None
     scope: str | None = None
     audience: str | None = None
+    issuer: str | None = None
+    """The authorization server the client credentials belong to (checked when discovered)."""
+    client_metadata_url: str | None = None
+    callback_port: int = 33418
+    """Port of the 127.0.0.1 callback that receives the redirect during a login."""
+
+    @property
+    def effective_grant(self) -> Literal["authorization_code", "client_credentials"]:
+        """``grant``, or its default: client credentials when ``token_url`` is set."""
+        if self.grant is not None:
+            return self.grant
+        return "client_credentials" if self.token_url else "authorization_code"
 
 
 class MCPServerConfig(_Model):

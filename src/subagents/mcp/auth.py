@@ -1,27 +1,78 @@
-"""Authentication for URL MCP servers: static headers, bearer tokens, API keys and the
-OAuth2 client-credentials grant (tokens cached until shortly before they expire)."""
+"""Authentication for URL MCP servers: static headers, bearer tokens, API keys, OAuth 2.1.
+
+* ``token`` / ``api_key`` / ``headers``: sent with every request (:func:`static_headers`).
+* OAuth client credentials with a configured ``token_url``: :class:`ClientCredentialsAuth`
+  (``client_secret_post``, ``client_secret_basic`` or ``private_key_jwt``).
+* OAuth client credentials without ``token_url``, and the authorization-code grant: the
+  SDK's OAuth providers, which discover the token endpoint from the server's 401
+  (protected resource metadata, authorization server metadata), register the client
+  (pre-registered, Client ID Metadata Document or dynamic registration), ask for scopes,
+  step up on 403 ``insufficient_scope`` and refresh tokens. Our part is the
+  configuration, the token store, the login command and the errors.
+
+An assistant runs unattended: when a server needs the interactive part of the
+authorization-code grant at run time, nobody is there to approve it. Without an
+:class:`Authorizer` the flow stops, the server's own 401 answers the request, and the
+connection reports ``MCPAuthError`` naming ``subagents mcp login SERVER``
+(:class:`AuthMonitor` remembers why). Token values are never logged or put in errors.
+"""
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
+import uuid
 from collections.abc import AsyncGenerator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import quote
 
 import anyio
 import httpx2
+from mcp.client.auth import OAuthFlowError
+from mcp.client.auth.extensions.client_credentials import (
+    ClientCredentialsOAuthProvider,
+    PrivateKeyJWTOAuthProvider,
+    SignedJWTParameters,
+)
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
+from pydantic import AnyUrl
 
 from subagents.config.models import MCPServerConfig, OAuthConfig
-from subagents.errors import SubagentsError
+from subagents.errors import MCPAuthError
+
+from ._sdk import StoredExpiryOAuthProvider
+from .tokens import ServerTokenStorage, TokenStore
 
 logger = logging.getLogger("subagents.mcp.auth")
 
 REFRESH_MARGIN_SECONDS = 30.0
 """A token is renewed this long before it expires (at most half its lifetime)."""
 
+CLIENT_NAME = "subagents"
 
-class OAuthTokenError(SubagentsError):
+
+class OAuthTokenError(MCPAuthError):
     """The token endpoint refused or failed the client-credentials request."""
+
+
+class Authorizer(Protocol):
+    """The interactive part of the authorization-code grant.
+
+    Given the authorization URL, get a person (or, in tests, an auto-approving server) to
+    approve it and return the parameters of the redirect to :attr:`redirect_uri`.
+    """
+
+    redirect_uri: str
+
+    async def authorize(self, authorization_url: str) -> AuthorizationCodeResult:
+        """Approve ``authorization_url``; return the redirect's code, state and iss."""
+        ...
+
+
+class LoginRequired(Exception):
+    """Internal: the flow needs a person and none is there (caught by :class:`GuardedAuth`)."""
 
 
 def static_headers(cfg: MCPServerConfig) -> dict[str, str]:
@@ -35,16 +86,290 @@ def static_headers(cfg: MCPServerConfig) -> dict[str, str]:
     return headers
 
 
-class ClientCredentialsAuth(httpx2.Auth):
-    """``httpx2`` auth flow for the OAuth2 client-credentials grant.
+def login_command(server: str) -> str:
+    return f"subagents mcp login {server}"
 
-    The token is fetched on first use, cached, and renewed shortly before ``expires_in``
-    runs out. A 401 answer to a request made with a cached token renews it once.
-    The client secret is sent in the form body (``client_secret_post``).
+
+# --------------------------------------------------------------------------- monitoring
+
+
+@dataclass
+class AuthProblem:
+    """Why the last request to the MCP endpoint was refused (never holds a token)."""
+
+    status: int | None
+    detail: str
+    login: bool = False
+    """A login (``subagents mcp login``) would fix it."""
+
+
+class AuthMonitor:
+    """Watches the responses of one server's MCP endpoint and the OAuth flow.
+
+    Installed as an ``httpx2`` response hook, it remembers the last refusal (401/403) and
+    whether the last request that carried a session id was rejected as unknown (400/404),
+    so that the connection can report what happened instead of a generic error.
     """
 
-    def __init__(self, oauth: OAuthConfig, *, timeout: float = 30.0) -> None:
+    def __init__(self, server: str, url: str, oauth: OAuthConfig | None) -> None:
+        self.server = server
+        self.url = httpx2.URL(url)
+        self.oauth = oauth
+        self.problem: AuthProblem | None = None
+        self.session_rejected: int | None = None
+        """HTTP status (400/404) of the last request with a session id that was rejected."""
+        self.refused = 0
+        """Requests whose connection was refused (they never reached the server)."""
+
+    async def on_response(self, response: httpx2.Response) -> None:
+        """``httpx2`` response hook: classify answers from the MCP endpoint."""
+        request = response.request
+        if request.url.copy_with(query=None) != self.url.copy_with(query=None):
+            return  # discovery, registration, token requests of the OAuth flow
+        status = response.status_code
+        if status in (400, 404) and "mcp-session-id" in request.headers:
+            self.session_rejected = status
+        elif status in (401, 403):
+            self._refused(status, response.headers.get("www-authenticate", ""))
+        elif status < 400:
+            self.problem = None
+            self.session_rejected = None
+
+    def _refused(self, status: int, challenge: str) -> None:
+        params = _challenge_params(challenge)
+        error, scope = params.get("error", ""), params.get("scope", "")
+        oauth_login = self.oauth is not None and self.oauth.effective_grant == "authorization_code"
+        if status == 403 and error == "insufficient_scope":
+            needs = f" (it asks for scope '{scope}')" if scope else ""
+            fix = (
+                f"run `{login_command(self.server)}` to grant it"
+                if oauth_login
+                else "grant the client that scope at the authorization server"
+            )
+            detail = f"answered HTTP 403 insufficient_scope{needs}: {fix}"
+        elif status == 403:
+            detail = "answered HTTP 403 Forbidden: the credentials are valid but not allowed"
+            detail += " this; check the account's permissions on the server"
+        elif oauth_login:
+            detail = f"answered HTTP 401 Unauthorized: run `{login_command(self.server)}`"
+        elif self.oauth is not None:
+            detail = "answered HTTP 401 Unauthorized: the OAuth client credentials were refused"
+        else:
+            detail = (
+                "answered HTTP 401 Unauthorized: check `token`, `api_key` or `headers` of this"
+                " server in endpoints.yml (or add `oauth:` if the server uses OAuth)"
+            )
+        if error and error != "insufficient_scope":
+            detail += f" (error: {error})"
+        keep_login_hint = self.problem is not None and self.problem.login and status == 401
+        if not keep_login_hint:
+            self.problem = AuthProblem(status, detail, login=oauth_login)
+
+    def flow_failed(self, reason: str, *, login: bool) -> None:
+        """The OAuth flow stopped (no person to approve, refused refresh, bad metadata)."""
+        if login:
+            reason = f"{reason}: run `{login_command(self.server)}`"
+        self.problem = AuthProblem(self.problem.status if self.problem else None, reason, login)
+
+    def error(self) -> MCPAuthError | None:
+        """The auth problem seen last, as an error naming the server and the fix."""
+        if self.problem is None:
+            return None
+        return MCPAuthError(
+            self.server, f"{self.url} {self.problem.detail}", status=self.problem.status
+        )
+
+
+def _challenge_params(challenge: str) -> dict[str, str]:
+    """``key="value"`` pairs of a ``WWW-Authenticate: Bearer ...`` header."""
+    params: dict[str, str] = {}
+    for part in challenge.replace("Bearer ", "", 1).split(","):
+        key, sep, value = part.strip().partition("=")
+        if sep:
+            params[key.strip().lower()] = value.strip().strip('"')
+    return params
+
+
+class GuardedAuth(httpx2.Auth):
+    """Runs an SDK OAuth provider's flow; when the flow fails, the server's own answer
+    (401/403) is returned instead of an exception, and :class:`AuthMonitor` says why.
+
+    An exception inside the transport's request task would tear the whole session down
+    and lose the reason; a refused request is something the connection can report.
+    """
+
+    requires_response_body = True
+
+    def __init__(self, inner: httpx2.Auth, monitor: AuthMonitor) -> None:
+        self.inner = inner
+        self.monitor = monitor
+
+    async def async_auth_flow(
+        self, request: httpx2.Request
+    ) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
+        flow = self.inner.async_auth_flow(request)
+        try:
+            try:
+                outgoing = await flow.__anext__()
+                while True:
+                    response = yield outgoing
+                    outgoing = await flow.asend(response)
+            except StopAsyncIteration:
+                return
+            except LoginRequired as exc:
+                self.monitor.flow_failed(str(exc), login=True)
+            except MCPAuthError as exc:  # our client-credentials flow: final, no login helps
+                self.monitor.flow_failed(exc.detail, login=False)
+            except (OAuthFlowError, httpx2.HTTPError, ValueError) as exc:
+                # OAuthFlowError covers refused tokens and registrations; ValueError bad
+                # metadata. Their texts name endpoints and statuses, never token values.
+                self.monitor.flow_failed(f"the OAuth flow failed: {exc}", login=True)
+            request.headers.pop("Authorization", None)
+            yield request  # its 401/403 is the answer the transport reports
+        finally:
+            await flow.aclose()
+
+
+# --------------------------------------------------------------------------- providers
+
+
+class _UnattendedAuthorizer:
+    """Used when nobody can approve: every authorization needs ``subagents mcp login``."""
+
+    def __init__(self, redirect_uri: str) -> None:
+        self.redirect_uri = redirect_uri
+
+    async def authorize(self, authorization_url: str) -> AuthorizationCodeResult:
+        raise LoginRequired("this server needs an OAuth login that was not done (or expired)")
+
+
+def redirect_uri_for(oauth: OAuthConfig) -> str:
+    """The loopback callback URL a login receives the redirect on."""
+    return f"http://127.0.0.1:{oauth.callback_port}/callback"
+
+
+def build_oauth(
+    cfg: MCPServerConfig, store: TokenStore, authorizer: Authorizer | None
+) -> httpx2.Auth | None:
+    """The ``httpx2`` auth of a URL server with ``oauth:`` (``None`` without it)."""
+    oauth = cfg.oauth
+    if oauth is None or cfg.url is None:
+        return None
+    if oauth.effective_grant == "client_credentials" and oauth.token_url:
+        return ClientCredentialsAuth(oauth, server=cfg.name)
+    storage = ServerTokenStorage(store, cfg.name, cfg.url)
+    if oauth.effective_grant == "client_credentials":
+        return _discovering_client_credentials(cfg, oauth, storage)
+    return _authorization_code(cfg, oauth, storage, authorizer)
+
+
+def _discovering_client_credentials(
+    cfg: MCPServerConfig, oauth: OAuthConfig, storage: ServerTokenStorage
+) -> httpx2.Auth:
+    assert cfg.url is not None and oauth.client_id is not None  # checked at config load
+    if oauth.private_key:
+        params = SignedJWTParameters(
+            issuer=oauth.client_id,
+            subject=oauth.client_id,
+            signing_key=oauth.private_key,
+            signing_algorithm=oauth.signing_algorithm,
+        )
+        return PrivateKeyJWTOAuthProvider(
+            server_url=cfg.url,
+            storage=storage,
+            client_id=oauth.client_id,
+            assertion_provider=params.create_assertion_provider(),
+            scope=oauth.scope,
+            issuer=oauth.issuer,
+        )
+    method = oauth.token_endpoint_auth_method or "client_secret_basic"
+    return ClientCredentialsOAuthProvider(
+        server_url=cfg.url,
+        storage=storage,
+        client_id=oauth.client_id,
+        client_secret=oauth.client_secret or "",
+        token_endpoint_auth_method="client_secret_post"
+        if method == "client_secret_post"
+        else "client_secret_basic",
+        scope=oauth.scope,
+        issuer=oauth.issuer,
+    )
+
+
+def _authorization_code(
+    cfg: MCPServerConfig,
+    oauth: OAuthConfig,
+    storage: ServerTokenStorage,
+    authorizer: Authorizer | None,
+) -> httpx2.Auth:
+    assert cfg.url is not None
+    approver: Authorizer = authorizer or _UnattendedAuthorizer(redirect_uri_for(oauth))
+    pending: dict[str, AuthorizationCodeResult] = {}
+
+    async def redirect(url: str) -> None:
+        pending["result"] = await approver.authorize(url)
+
+    async def callback() -> AuthorizationCodeResult:
+        return pending.pop("result")
+
+    metadata = OAuthClientMetadata(
+        client_name=CLIENT_NAME,
+        redirect_uris=[AnyUrl(approver.redirect_uri)],
+        grant_types=["authorization_code", "refresh_token"],
+        response_types=["code"],
+        scope=oauth.scope,
+    )
+    return StoredExpiryOAuthProvider(
+        server_url=cfg.url,
+        client_metadata=metadata,
+        storage=_PreRegistered(storage, oauth, approver.redirect_uri),
+        redirect_handler=redirect,
+        callback_handler=callback,
+        client_metadata_url=oauth.client_metadata_url,
+    )
+
+
+class _PreRegistered(ServerTokenStorage):
+    """A server's token storage that answers with the configured client when there is one."""
+
+    def __init__(self, base: ServerTokenStorage, oauth: OAuthConfig, redirect_uri: str) -> None:
+        super().__init__(base.store, base.server, base.url)
         self._oauth = oauth
+        self._redirect_uri = redirect_uri
+
+    async def get_client_info(self) -> Any:
+        oauth = self._oauth
+        if not oauth.client_id:
+            return await super().get_client_info()
+        from mcp.shared.auth import OAuthClientInformationFull
+
+        method = oauth.token_endpoint_auth_method or (
+            "client_secret_basic" if oauth.client_secret else "none"
+        )
+        return OAuthClientInformationFull(
+            client_id=oauth.client_id,
+            client_secret=oauth.client_secret,
+            redirect_uris=[AnyUrl(self._redirect_uri)],
+            token_endpoint_auth_method=method,
+            grant_types=["authorization_code", "refresh_token"],
+        )
+
+
+# --------------------------------------------------------------------------- client credentials
+
+
+class ClientCredentialsAuth(httpx2.Auth):
+    """``httpx2`` auth flow for the OAuth2 client-credentials grant with a known token URL.
+
+    The token is fetched on first use, cached, and renewed shortly before ``expires_in``
+    runs out. A 401 answer to a request made with a cached token renews it once. The
+    client authenticates with ``client_secret_post`` (the default), ``client_secret_basic``
+    or ``private_key_jwt``. A refusal of the client itself (``invalid_client``) is final.
+    """
+
+    def __init__(self, oauth: OAuthConfig, *, server: str = "", timeout: float = 30.0) -> None:
+        self._oauth = oauth
+        self._server = server
         self._timeout = timeout
         self._token: str | None = None
         self._valid_until = 0.0
@@ -71,46 +396,85 @@ class ClientCredentialsAuth(httpx2.Auth):
                 return self._token
             return await self._fetch()
 
-    async def _fetch(self) -> str:
+    def _request_parts(self) -> tuple[dict[str, Any], dict[str, str]]:
         oauth = self._oauth
-        form: dict[str, Any] = {
-            "grant_type": "client_credentials",
-            "client_id": oauth.client_id,
-            "client_secret": oauth.client_secret,
-        }
+        form: dict[str, Any] = {"grant_type": "client_credentials"}
+        headers = {"Accept": "application/json"}
+        method = oauth.token_endpoint_auth_method or (
+            "private_key_jwt" if oauth.private_key else "client_secret_post"
+        )
+        if method == "client_secret_basic":
+            user, password = oauth.client_id or "", oauth.client_secret or ""
+            pair = f"{quote(user, safe='')}:{quote(password, safe='')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        elif method == "private_key_jwt":
+            form["client_id"] = oauth.client_id
+            form["client_assertion_type"] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+            form["client_assertion"] = self._assertion()
+        else:
+            form["client_id"] = oauth.client_id
+            if method == "client_secret_post":
+                form["client_secret"] = oauth.client_secret
         if oauth.scope:
             form["scope"] = oauth.scope
         if oauth.audience:
             form["audience"] = oauth.audience
+        return form, headers
+
+    def _assertion(self) -> str:
+        import jwt  # PyJWT, a dependency of the mcp SDK; only needed for private_key_jwt
+
+        oauth = self._oauth
+        now = int(time.time())
+        claims = {
+            "iss": oauth.client_id,
+            "sub": oauth.client_id,
+            "aud": oauth.issuer or oauth.token_url,
+            "iat": now,
+            "exp": now + 300,
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(claims, oauth.private_key or "", algorithm=oauth.signing_algorithm)
+
+    async def _fetch(self) -> str:
+        url = self._oauth.token_url or ""
+        form, headers = self._request_parts()
         started = time.monotonic()
         try:
             async with httpx2.AsyncClient(timeout=self._timeout) as client:
-                response = await client.post(
-                    oauth.token_url, data=form, headers={"Accept": "application/json"}
-                )
+                response = await client.post(url, data=form, headers=headers)
         except httpx2.HTTPError as exc:
-            raise OAuthTokenError(f"token endpoint {oauth.token_url} unreachable: {exc}") from exc
+            raise self._error(f"token endpoint {url} unreachable: {exc}") from None
+        body = _json_body(response)
         if response.status_code != 200:
-            raise OAuthTokenError(
-                f"token endpoint {oauth.token_url} answered HTTP {response.status_code}: "
-                f"{response.text[:200]}"
+            error = str(body.get("error", "")) if body else ""
+            hint = " (check client_id and the client secret or key)" * (error == "invalid_client")
+            raise self._error(
+                f"token endpoint {url} answered HTTP {response.status_code}"
+                f"{f' {error}' if error else ''}{hint}",
+                status=response.status_code,
             )
-        try:
-            body = response.json()
-            token = str(body["access_token"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise OAuthTokenError(
-                f"token endpoint {oauth.token_url} returned no access_token"
-            ) from exc
-        lifetime = _expires_in(body)
+        token = body.get("access_token") if body else None
+        if not isinstance(token, str) or not token:
+            raise self._error(f"token endpoint {url} returned no access_token")
+        lifetime = _expires_in(body or {})
         margin = min(REFRESH_MARGIN_SECONDS, lifetime / 2)
         self._token = token
         self._valid_until = started + lifetime - margin
         self.fetch_count += 1
-        logger.debug(
-            "mcp.oauth.token_fetched", extra={"token_url": oauth.token_url, "expires_in": lifetime}
-        )
+        logger.debug("mcp.oauth.token_fetched", extra={"token_url": url, "expires_in": lifetime})
         return token
+
+    def _error(self, message: str, *, status: int | None = None) -> OAuthTokenError:
+        return OAuthTokenError(self._server or "oauth", message, status=status)
+
+
+def _json_body(response: httpx2.Response) -> dict[str, Any] | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def _expires_in(body: dict[str, Any]) -> float:

@@ -17,7 +17,17 @@ Failure model:
   only when the tool is annotated ``readOnlyHint`` or ``idempotentHint`` (or the server
   provably never received it); otherwise :class:`MCPTransportError` (the call may have run);
 * a per-call timeout raises :class:`ToolTimeoutError`; the SDK cancels the request on the
-  server and the session stays usable.
+  server and the session stays usable;
+* a request that carried our session id and was answered 400 or 404 means the server
+  forgot the session (it restarted): the connection is re-opened once and the call
+  repeated (TypeScript-SDK servers answer 400, Python ones 404);
+* a refused connection never ran anything: the call is repeated after reconnecting;
+* HTTP 401/403 and missing OAuth logins raise :class:`MCPAuthError` at once (no retries),
+  naming the status and what to do.
+
+The ``server/discover`` probe costs pre-2026 servers a round trip on every connect, so the
+negotiated era is remembered per server: reconnects go straight to ``initialize`` (or
+adopt the remembered discover result).
 """
 
 from __future__ import annotations
@@ -30,9 +40,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 import mcp_types as types
 from mcp import Client
-from mcp.client._input_required import InputRequiredRoundsExceededError
+from mcp.client import InputRequiredRoundsExceededError
 from mcp.client.session import ClientRequestContext, IncomingMessage
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
@@ -40,6 +51,7 @@ from pydantic import ValidationError
 
 from subagents.config.models import MCPServerConfig
 from subagents.errors import (
+    MCPAuthError,
     MCPServerUnavailable,
     MCPTransportError,
     SubagentsError,
@@ -48,8 +60,10 @@ from subagents.errors import (
 )
 from subagents.tools.base import ToolContext, ToolOutcome, Toolset, ToolSpec
 
-from .auth import ClientCredentialsAuth
+from ._sdk import WatchedTransport, as_transport
+from .auth import AuthMonitor, Authorizer, ClientCredentialsAuth, GuardedAuth, build_oauth
 from .results import result_to_outcome
+from .tokens import MemoryTokenStore, TokenStore
 from .transports import (
     StderrLog,
     http_transport,
@@ -60,11 +74,14 @@ from .transports import (
 
 logger = logging.getLogger("subagents.mcp")
 
+
 CLIENT_INFO = types.Implementation(name="subagents", version="0.1.0")
 _LIST_PAGE_CAP = 100
 _CLOSE_TIMEOUT = 10.0
 _SESSION_GONE = frozenset({"Session terminated", "Session not found"})
 """Errors for a request rejected because the HTTP session is unknown (never run)."""
+_HTTP_ERROR = "Server returned an error response"
+"""The SDK's stand-in for an HTTP error status without a JSON-RPC body."""
 
 
 class _Dead(SubagentsError):
@@ -86,11 +103,30 @@ class MCPServerConnection(Toolset):
     """Seconds before the second connection attempt; doubled for each further one."""
     backoff_cap: float = 5.0
 
-    def __init__(self, cfg: MCPServerConfig, *, project_root: Path | None = None) -> None:
+    def __init__(
+        self,
+        cfg: MCPServerConfig,
+        *,
+        project_root: Path | None = None,
+        token_store: TokenStore | None = None,
+        authorizer: Authorizer | None = None,
+    ) -> None:
         self.name = cfg.name
         self.config = cfg
         self._root = project_root
-        self._auth = ClientCredentialsAuth(cfg.oauth) if cfg.oauth else None
+        self.monitor = AuthMonitor(cfg.name, cfg.url, cfg.oauth) if cfg.url else None
+        """What the server's HTTP answers said (401/403, forgotten sessions, refusals)."""
+        self._auth: httpx2.Auth | None = None
+        if cfg.oauth is not None and self.monitor is not None:
+            oauth = build_oauth(cfg, token_store or MemoryTokenStore(), authorizer)
+            # Our client-credentials flow raises its own MCPAuthError; the SDK's providers
+            # are guarded so that a failed flow becomes the server's 401, explained.
+            if oauth is not None and not isinstance(oauth, ClientCredentialsAuth):
+                oauth = GuardedAuth(oauth, self.monitor)
+            self._auth = oauth
+        self._watched: dict[int, WatchedTransport] = {}
+        self._mode: str = "auto"
+        self._prior_discover: types.DiscoverResult | None = None
         self._client: Client | None = None
         self._owners: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
         # Owners whose session is still being opened: aclose must stop them too.
@@ -122,7 +158,7 @@ class MCPServerConnection(Toolset):
     async def list_tools(self) -> list[ToolSpec]:
         """The server's tools (cached; re-listed after list_changed or a reconnect)."""
         client = self._client
-        if client is None or not _usable(client):
+        if client is None or not self._usable(client):
             client = await self.connect()
         if self._tools is None or self._tools_stale:
             try:
@@ -130,6 +166,9 @@ class MCPServerConnection(Toolset):
             except (MCPError, anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
                 # The transport died under the listing: listing is read-only, so reconnect
                 # (which lists again) and let a second failure surface as unavailable.
+                auth_error = self.monitor.error() if self.monitor is not None else None
+                if auth_error is not None and auth_error.status is not None:
+                    raise auth_error from None
                 self._retire(client)
                 await self.connect()
         assert self._tools is not None
@@ -140,7 +179,7 @@ class MCPServerConnection(Toolset):
     ) -> ToolOutcome:
         """Call ``name`` on the server and convert its result for the model."""
         client = self._client
-        if client is None or not _usable(client):
+        if client is None or not self._usable(client):
             client = await self.connect()
         try:
             return await self._call_once(client, name, arguments)
@@ -171,34 +210,52 @@ class MCPServerConnection(Toolset):
 
     async def _call_once(self, client: Client, name: str, arguments: dict[str, Any]) -> ToolOutcome:
         timeout = self.config.timeout
+        refused = self.monitor.refused if self.monitor else 0
         try:
             result = await client.call_tool(name, arguments, read_timeout_seconds=timeout)
         except MCPError as exc:
-            raise self._classify(client, name, exc) from None
+            raise self._classify(name, exc, refused) from None
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError) as exc:
-            raise _Dead(True, f"{type(exc).__name__}: {exc}") from None
+            raise _Dead(not self._refused_since(refused), f"{type(exc).__name__}: {exc}") from None
         except InputRequiredRoundsExceededError as exc:
             raise ToolExecutionError(name, f"Tool '{name}' failed: {exc}") from None
         except (RuntimeError, ValidationError) as exc:
-            if not _usable(client):
+            if not self._usable(client):
                 raise _Dead(False, "the connection was closed") from None
             raise ToolExecutionError(
                 name, f"Tool '{name}' on MCP server '{self.name}' returned an invalid result: {exc}"
             ) from None
         return result_to_outcome(result)
 
-    def _classify(self, client: Client, name: str, exc: MCPError) -> Exception:
+    def _refused_since(self, before: int) -> bool:
+        """True when a connection to the server was refused since ``before`` (a count)."""
+        return self.monitor is not None and self.monitor.refused > before
+
+    def _classify(self, name: str, exc: MCPError, refused: int = 0) -> Exception:
         code, message = exc.error.code, exc.error.message
         if code == types.REQUEST_TIMEOUT:
             return ToolTimeoutError(
                 name, f"Tool '{name}' did not answer within {self.config.timeout:g} seconds."
             )
+        monitor = self.monitor
+        if monitor is not None and monitor.session_rejected is not None:
+            # HTTP 400 for our session id (TypeScript-SDK servers, whose JSON-RPC error
+            # code -32000 reads like CONNECTION_CLOSED): a restarted server. A message
+            # that names the session says it was rejected unrun; otherwise the
+            # idempotency rule decides whether the call is repeated.
+            status, monitor.session_rejected = monitor.session_rejected, None
+            unrun = status == 404 or "session" in message.lower()
+            return _Dead(not unrun, f"the server rejected our session (HTTP {status})")
         if code == types.CONNECTION_CLOSED:
-            return _Dead(True, message)
+            # A refused connection never delivered the request: it did not run.
+            return _Dead(not self._refused_since(refused), message)
         if code == types.INVALID_REQUEST and message in _SESSION_GONE:
             # HTTP 404 for our session id: the server restarted or expired the session
             # and rejected the request without running it.
             return _Dead(False, "the server no longer knows this session")
+        auth_error = monitor.error() if monitor is not None else None
+        if auth_error is not None and (code == types.INTERNAL_ERROR or message == _HTTP_ERROR):
+            return auth_error
         return ToolExecutionError(
             name, f"Tool '{name}' on MCP server '{self.name}' failed: {message} (code {code})"
         )
@@ -250,7 +307,7 @@ class MCPServerConnection(Toolset):
         """
         async with self._lock:
             client = self._client
-            if client is not None and _usable(client):
+            if client is not None and self._usable(client):
                 return client
             if client is not None:
                 self._retire(client)
@@ -272,6 +329,11 @@ class MCPServerConnection(Toolset):
                 error = exc
                 if self._closed:
                     break
+                auth_error = self._auth_failure(exc)
+                if auth_error is not None:
+                    raise auth_error from None  # retrying cannot fix credentials
+                if self._mode != "auto":
+                    self._forget_era()  # the server may have been replaced by another
                 logger.warning(
                     "mcp.connect_failed",
                     extra={"server": self.name, "attempt": attempt + 1, "error": _root_cause(exc)},
@@ -282,6 +344,7 @@ class MCPServerConnection(Toolset):
                 break
             self._client = client
             self.connect_count += 1
+            self._remember_era(client)
             logger.info(
                 "mcp.connected",
                 extra={"server": self.name, "protocol": client.protocol_version},
@@ -290,6 +353,40 @@ class MCPServerConnection(Toolset):
         if self._closed:
             raise MCPServerUnavailable(self.name, "the MCP connections are closed")
         raise MCPServerUnavailable(self.name, self._failure_text(error, attempts))
+
+    def _auth_failure(self, exc: BaseException) -> MCPAuthError | None:
+        """The auth error behind a failed connect, if the server refused us."""
+        if isinstance(exc, MCPAuthError):
+            return exc
+        nested = exc
+        while isinstance(nested, BaseExceptionGroup) and nested.exceptions:
+            nested = nested.exceptions[0]
+        if isinstance(nested, MCPAuthError):
+            return nested
+        return self.monitor.error() if self.monitor is not None else None
+
+    def _remember_era(self, client: Client) -> None:
+        """Cache what the connect negotiated, so reconnects skip the ``server/discover``
+        probe (a wasted round trip to every pre-2026 server)."""
+        session = client.session
+        if session.discover_result is not None:
+            self._mode = client.protocol_version
+            self._prior_discover = session.discover_result
+        elif session.initialize_result is not None:
+            self._mode, self._prior_discover = "legacy", None
+
+    def _forget_era(self) -> None:
+        self._mode, self._prior_discover = "auto", None
+
+    @property
+    def negotiated_mode(self) -> str:
+        """How the next connect negotiates: ``auto`` (probe), ``legacy`` or a version."""
+        return self._mode
+
+    def _usable(self, client: Client) -> bool:
+        """False once the session's transport ended (EOF, broken pipe, closed)."""
+        watched = self._watched.get(id(client))
+        return watched is not None and not watched.ended
 
     def _failure_text(self, error: BaseException | None, attempts: int) -> str:
         cfg = self.config
@@ -360,13 +457,15 @@ class MCPServerConnection(Toolset):
             stack.callback(self._keep_stderr, log)  # runs last: after the child exited
             transport = stdio_transport(cfg, log, self._root)
         elif cfg.type == "sse":
-            transport = sse_transport(cfg, self._auth)
+            transport = sse_transport(cfg, self._auth, self.monitor)
         else:
-            http = await stack.enter_async_context(make_http_client(cfg, self._auth))
+            http = await stack.enter_async_context(make_http_client(cfg, self._auth, self.monitor))
             transport = http_transport(cfg, http)
+        watched = WatchedTransport(transport)
         client = Client(
-            transport,
-            mode="auto",
+            as_transport(watched),
+            mode=self._mode,
+            prior_discover=self._prior_discover,
             cache=None,
             client_info=CLIENT_INFO,
             message_handler=self._on_message,
@@ -374,6 +473,8 @@ class MCPServerConnection(Toolset):
             list_roots_callback=self._on_list_roots,
         )
         await stack.enter_async_context(client)
+        self._watched[id(client)] = watched
+        stack.callback(self._watched.pop, id(client), None)
         return client
 
     def _keep_stderr(self, log: StderrLog) -> None:
@@ -382,7 +483,7 @@ class MCPServerConnection(Toolset):
 
     async def _listen(self, client: Client) -> None:
         """2026-07-28 servers announce tool-list changes only on a listen stream."""
-        while _usable(client):
+        while self._usable(client):
             try:
                 async with client.listen(tools_list_changed=True) as subscription:
                     async for _event in subscription:
@@ -432,15 +533,6 @@ class MCPServerConnection(Toolset):
             task.cancel()
         if pending:
             await asyncio.wait(pending, timeout=_CLOSE_TIMEOUT)
-
-
-def _usable(client: Client) -> bool:
-    """False once the session was exited or its transport closed (EOF, broken pipe)."""
-    session = client._session
-    if session is None:
-        return False
-    dispatcher = getattr(session, "_dispatcher", None)
-    return not getattr(dispatcher, "_closed", False)
 
 
 def _wants_listen(client: Client) -> bool:

@@ -11,7 +11,9 @@ from types import TracebackType
 from subagents.config.models import MCPServerConfig
 from subagents.errors import MCPServerUnavailable
 
+from .auth import Authorizer
 from .connection import MCPServerConnection
+from .tokens import TokenStore, default_token_store
 
 logger = logging.getLogger("subagents.mcp")
 
@@ -26,17 +28,30 @@ class MCPManager:
     :class:`~subagents.tools.base.Toolset`, usable from any task of the event loop.
 
     ``project_root`` is the working directory of stdio servers (``cwd`` is relative to it).
+    OAuth tokens live in ``token_store`` (default: ``.subagents/mcp-tokens.json`` under
+    the project root, see :mod:`subagents.mcp.tokens`). ``authorizer`` approves
+    authorization-code logins interactively; without one (an assistant running
+    unattended) a server that needs a login fails with
+    :class:`~subagents.errors.MCPAuthError` naming ``subagents mcp login``.
     """
 
     def __init__(
-        self, servers: Sequence[MCPServerConfig], *, project_root: str | Path | None = None
+        self,
+        servers: Sequence[MCPServerConfig],
+        *,
+        project_root: str | Path | None = None,
+        token_store: TokenStore | None = None,
+        authorizer: Authorizer | None = None,
     ) -> None:
         root = Path(project_root) if project_root is not None else None
+        self.token_store: TokenStore = token_store or default_token_store(root)
         self._connections: dict[str, MCPServerConnection] = {}
         for cfg in servers:
             if cfg.name in self._connections:
                 raise ValueError(f"MCP server '{cfg.name}' is configured twice in mcp_servers")
-            self._connections[cfg.name] = MCPServerConnection(cfg, project_root=root)
+            self._connections[cfg.name] = MCPServerConnection(
+                cfg, project_root=root, token_store=self.token_store, authorizer=authorizer
+            )
 
     async def __aenter__(self) -> MCPManager:
         return self

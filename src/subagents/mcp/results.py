@@ -3,8 +3,10 @@
 Rules (see docs/mcp.md):
 
 * text blocks are joined with blank lines;
-* ``structuredContent`` is sent as compact JSON, unless the text blocks already say the
-  same thing (SDK-built tools serialise their result both ways): then only the text;
+* ``structuredContent`` is sent (as compact JSON) only when the result has no content for
+  the model: real servers put the same data in both (filesystem: ``{"content": text}``,
+  memory: ``{"entities": [...]}``, SDK-built tools: ``{"result": x}``), and sending both
+  doubles what the model reads; long base64 strings in it are described, never pasted;
 * images, audio and binary resources are described by type and size, never pasted as
   base64; embedded text resources are included with their URI; resource links are
   described;
@@ -31,8 +33,8 @@ def result_to_outcome(
     parts = [_block_text(block) for block in result.content if _for_model(block)]
     texts = [p for p in parts if p]
     structured = result.structured_content
-    if structured is not None and not _duplicates(texts, structured):
-        texts.append(_compact_json(structured))
+    if structured is not None and not texts:
+        texts.append(_compact_json(_without_media(structured)))
     text = "\n\n".join(texts)
     if not text and not result.content and structured is None:
         text = "(the tool returned no content)"
@@ -81,27 +83,19 @@ def _link_text(link: types.ResourceLink) -> str:
     return f"[resource link {link.name} <{link.uri}>{extra}{desc}]"
 
 
-def _duplicates(texts: list[str], structured: Any) -> bool:
-    """True when the text blocks already say what ``structuredContent`` says.
+_BASE64_MIN = 512
+_BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_\n")
 
-    SDK-built tools serialise their return value as text *and* as structured content
-    (wrapping non-object values as ``{"result": value}``).
-    """
-    if not texts:
-        return False
-    joined = "\n".join(texts)
-    if isinstance(structured, dict) and len(structured) == 1 and "result" in structured:
-        inner = structured["result"]
-        if inner == joined or str(inner) == joined:
-            return True
-        structured_candidates: tuple[Any, ...] = (structured, inner)
-    else:
-        structured_candidates = (structured,)
-    try:
-        parsed = json.loads(joined)
-    except ValueError:
-        return False
-    return any(parsed == candidate for candidate in structured_candidates)
+
+def _without_media(value: Any) -> Any:
+    """``value`` with long base64 strings (media a server also put here) described."""
+    if isinstance(value, dict):
+        return {k: _without_media(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_media(v) for v in value]
+    if isinstance(value, str) and len(value) >= _BASE64_MIN and set(value) <= _BASE64_CHARS:
+        return f"[base64 data, {_size(_decoded_len(value))}]"
+    return value
 
 
 def _decoded_len(data: str) -> int:

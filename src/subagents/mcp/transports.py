@@ -11,18 +11,19 @@ import sys
 import tempfile
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import IO, TextIO, cast
+from typing import IO, Any, TextIO, cast
 
 import httpx2
-from mcp.client._transport import TransportStreams
 from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 
 from subagents.config.models import MCPServerConfig
 
-from .auth import ClientCredentialsAuth, static_headers
+from .auth import AuthMonitor, static_headers
+
+Streams = AbstractAsyncContextManager[Any]
+"""A transport: an async context manager yielding the session's (read, write) streams."""
 
 SSE_READ_TIMEOUT = 300.0
 """Seconds a server may stay silent on an open event stream."""
@@ -71,9 +72,7 @@ class StderrLog:
         self._file.close()
 
 
-def stdio_transport(
-    cfg: MCPServerConfig, stderr: StderrLog, project_root: Path | None
-) -> AbstractAsyncContextManager[TransportStreams]:
+def stdio_transport(cfg: MCPServerConfig, stderr: StderrLog, project_root: Path | None) -> Streams:
     """A stdio transport: the server runs as a child process of this one.
 
     Only the variables named in ``env`` are added to the SDK's minimal default
@@ -93,9 +92,7 @@ def stdio_transport(
     return stdio_client(params, errlog=stderr.stream)
 
 
-def http_transport(
-    cfg: MCPServerConfig, client: httpx2.AsyncClient
-) -> AbstractAsyncContextManager[TransportStreams]:
+def http_transport(cfg: MCPServerConfig, client: httpx2.AsyncClient) -> Streams:
     """A streamable HTTP transport over ``client`` (which the caller closes)."""
     assert cfg.url, "http servers need a url (checked at config load)"
     return streamable_http_client(
@@ -103,23 +100,66 @@ def http_transport(
     )
 
 
+class _RefusalRecorder(httpx2.AsyncBaseTransport):
+    """Counts requests to the MCP endpoint whose connection was refused: such a request
+    never reached the server, so a call that failed that way never ran."""
+
+    def __init__(self, monitor: AuthMonitor | None) -> None:
+        self._inner = httpx2.AsyncHTTPTransport()
+        self._monitor = monitor
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        try:
+            return await self._inner.handle_async_request(request)
+        except httpx2.ConnectError:
+            if self._monitor is not None:
+                self._monitor.refused += 1
+            raise
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 def make_http_client(
-    cfg: MCPServerConfig, auth: ClientCredentialsAuth | None
+    cfg: MCPServerConfig, auth: httpx2.Auth | None, monitor: AuthMonitor | None = None
 ) -> httpx2.AsyncClient:
-    """The HTTP client of one streamable HTTP connection: headers, auth and timeouts."""
+    """The HTTP client of one URL connection: headers, auth, timeouts and the monitor.
+
+    Redirects stay off, as in the SDK's own client: its transports follow redirects only
+    within the endpoint's origin.
+    """
     timeout = httpx2.Timeout(cfg.connect_timeout, read=SSE_READ_TIMEOUT)
-    return create_mcp_http_client(headers=static_headers(cfg), timeout=timeout, auth=auth)
+    hooks = {"response": [monitor.on_response]} if monitor is not None else {}
+    return httpx2.AsyncClient(
+        headers=static_headers(cfg),
+        timeout=timeout,
+        auth=auth,
+        event_hooks=hooks,
+        transport=_RefusalRecorder(monitor),
+    )
 
 
 def sse_transport(
-    cfg: MCPServerConfig, auth: ClientCredentialsAuth | None
-) -> AbstractAsyncContextManager[TransportStreams]:
+    cfg: MCPServerConfig, auth: httpx2.Auth | None, monitor: AuthMonitor | None = None
+) -> Streams:
     """A (legacy) SSE transport: a GET event stream plus POSTed messages."""
     assert cfg.url, "sse servers need a url (checked at config load)"
+
+    def client_factory(
+        headers: dict[str, str] | None = None,
+        timeout: httpx2.Timeout | None = None,
+        auth: httpx2.Auth | None = None,
+    ) -> httpx2.AsyncClient:
+        client = make_http_client(cfg, auth, monitor)
+        if timeout is not None:
+            client.timeout = timeout
+        return client
+
     return sse_client(
         cfg.url,
         headers=static_headers(cfg),
         timeout=cfg.connect_timeout,
         sse_read_timeout=SSE_READ_TIMEOUT,
         auth=auth,
+        httpx_client_factory=client_factory,
     )
