@@ -293,3 +293,27 @@ def test_literal_store_password_is_an_error(tmp_path: Path) -> None:
     write(tmp_path, {"endpoints.yml": "tracker_store:\n  type: sql\n  password: hunter22\n"})
 
     assert_problem(problems(tmp_path), "endpoints.yml", 3, "tracker_store.password", "use ${VAR}")
+
+
+def test_client_credentials_need_a_client_and_a_secret(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "endpoints.yml": "mcp_servers:\n  - name: a\n    url: http://127.0.0.1:1/mcp\n"
+            "    oauth:\n      grant: client_credentials\n"
+        },
+    )
+    found = problems(tmp_path)
+    assert any("client credentials need a client_id" in str(p) for p in found)
+    assert any("client_secret: ${VAR} or private_key: ${VAR}" in str(p) for p in found)
+
+
+def test_oauth_login_needs_no_fields(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "endpoints.yml": "mcp_servers:\n  - name: a\n    url: http://127.0.0.1:1/mcp\n"
+            "    oauth: {}\n"
+        },
+    )
+    assert not [p for p in problems(tmp_path) if p.severity == "error"]

@@ -153,6 +153,17 @@ def _check_mcp_server(src: SourceFile, i: int, s: MCPServerConfig, problems: Pro
             )
         if s.command:
             problems.warning(src, (*base, "command"), f"ignored: '{s.name}' is a {s.type} server")
+    if s.oauth is not None and s.oauth.effective_grant == "client_credentials":
+        if not s.oauth.client_id:
+            problems.error(
+                src, (*base, "oauth", "client_id"), "client credentials need a client_id"
+            )
+        if not (s.oauth.client_secret or s.oauth.private_key):
+            problems.error(
+                src,
+                (*base, "oauth", "client_secret"),
+                "client credentials need client_secret: ${VAR} or private_key: ${VAR}",
+            )
     auth = [a for a in ("token", "api_key", "oauth") if getattr(s, a)]
     if len(auth) > 1:
         problems.error(src, (*base, auth[1]), f"use only one of {', '.join(auth)}")
