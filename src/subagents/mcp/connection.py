@@ -511,7 +511,7 @@ class MCPServerConnection(Toolset):
         if self._closed:
             return "closed"
         client = self._client
-        return "connected" if client is not None and _usable(client) else "disconnected"
+        return "connected" if client is not None and self._usable(client) else "disconnected"
 
     def stderr_tail(self) -> str:
         """The last lines a stdio server wrote to stderr before its last connection ended."""
