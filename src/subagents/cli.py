@@ -1007,7 +1007,7 @@ def _mcp_project(project: Path) -> tuple[Path, list[Any], Any]:
     root = _check_project(project)
     try:
         loaded = load_project(root)
-    except Exception as exc:
+    except SubagentsError as exc:
         raise _startup_error(exc) from None
     return root, list(loaded.endpoints.mcp_servers), default_token_store(root)
 
