@@ -92,6 +92,10 @@ class _Dead(SubagentsError):
         self.delivered = delivered
 
 
+# Errors that mean a bug in our code or the SDK's, never an unreachable server.
+_PROGRAMMING_ERRORS = (TypeError, AttributeError, NameError, AssertionError)
+
+
 class MCPServerConnection(Toolset):
     """The connection to one configured MCP server, a :class:`Toolset`.
 
@@ -325,6 +329,8 @@ class MCPServerConnection(Toolset):
                 break
             try:
                 client = await self._open()
+            except _PROGRAMMING_ERRORS:
+                raise  # a bug, not a failed connection: retrying cannot help, hiding it would
             except Exception as exc:
                 error = exc
                 if self._closed:
