@@ -8,7 +8,8 @@ docs' examples import only these names.
 * ``subagents``: ``Assistant``, ``MCPOpenAgent``, ``MCPTaskAgent``, ``A2AAgent``,
   ``load_agents``,
   ``AgentInput``, ``AgentOutput``, ``AgentStatus``, ``AgentToolResult``,
-  ``AgentToolSchema``, ``ToolContext``, ``__version__``.
+  ``AgentToolSchema``, ``ToolContext``, ``SlotConfig`` (a slot's type and values, for
+  building a task agent in Python), ``__version__``.
 * ``subagents.actions`` and ``subagents.actions.events``: custom actions (the Rasa SDK's
   ``Action``, ``Tracker``, ``CollectingDispatcher``, events).
 * ``subagents.stores``: tracker stores, lock stores, the event broker.
@@ -39,6 +40,7 @@ _LAZY = {
     "Assistant": "subagents.dialogue.assistant",
     "load_agents": "subagents.agents.loader",
     "ToolContext": "subagents.tools.base",
+    "SlotConfig": "subagents.config.models",
 }
 
 PUBLIC_MODULES = (
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
     from subagents.agents.loader import load_agents
     from subagents.agents.open_agent import MCPOpenAgent
     from subagents.agents.task_agent import MCPTaskAgent
+    from subagents.config.models import SlotConfig
     from subagents.dialogue.assistant import Assistant
     from subagents.tools.base import ToolContext
 
@@ -82,6 +85,7 @@ __all__ = [
     "Assistant",
     "MCPOpenAgent",
     "MCPTaskAgent",
+    "SlotConfig",
     "ToolContext",
     "__version__",
     "load_agents",

@@ -287,9 +287,14 @@ def run(
             raise _fail(f"{name} must be at least 1 (got {value})")
     script = _read_script(scripted) if scripted else None
     a2a_url = (public_url or f"http://{host}:{port}") if a2a else None
+    configured = _configured_auth(root)  # endpoints.yml `auth:`; flags and env vars win
+    jwt_method = jwt_method if jwt_method != "HS256" else configured.jwt_method
+    if jwt_method not in JWT_METHODS:
+        raise _fail(f"jwt_method {jwt_method!r} is not one of {', '.join(JWT_METHODS)}")
+    protect_webhook = protect_webhook or configured.protect_webhook
     auth = AuthSettings(
-        token=auth_token or None,
-        jwt_secret=load_key(jwt_secret),
+        token=auth_token or configured.token or None,
+        jwt_secret=load_key(jwt_secret or configured.jwt_secret),
         jwt_method=jwt_method,
         protect_webhook=protect_webhook,
     )
@@ -389,6 +394,16 @@ def _worker_args(settings: Any, turn_timeout: float, protect_webhook: bool) -> l
     if protect_webhook:
         args.append("--protect-webhook")
     return args
+
+
+def _configured_auth(root: Path) -> Any:
+    """The ``auth:`` entry of the project's endpoints.yml (errors exit clearly)."""
+    from subagents.config.loader import load_project
+
+    try:
+        return load_project(root).endpoints.auth
+    except SubagentsError as exc:
+        raise _startup_error(exc) from None
 
 
 def _register_auth_secrets(auth: Any) -> None:

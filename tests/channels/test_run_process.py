@@ -133,3 +133,24 @@ def test_scripted_run_plays_the_scenario_per_conversation(
     assert "plays the scenario from its start" in output
     assert output.count("scripted.exhausted") == 1, output
     assert " ERROR " not in output, output
+
+
+def test_auth_token_from_endpoints_yml_guards_the_tracker(
+    clinic: Path, tmp_path: Path, run_process: Any, monkeypatch: Any
+) -> None:
+    # The token comes from endpoints.yml through ${VAR}, not from a flag.
+    endpoints = clinic / "endpoints.yml"
+    endpoints.write_text(
+        endpoints.read_text() + '\nauth:\n  token: "${CLINIC_API_TOKEN}"\n', encoding="utf-8"
+    )
+    monkeypatch.setenv("CLINIC_API_TOKEN", "from-the-file-7731")
+    scenario = write_scenario(tmp_path / "s.yml", [{"text": "Hello!"}])
+    served = run_process(clinic, scenario)
+    assert say(served.url, "ann", "hi") == ["Hello!"]  # the webhook stays open
+    url = f"{served.url}/conversations/ann/tracker"
+    assert httpx.get(url, timeout=10).status_code == 401
+    assert httpx.get(url, params={"token": "wrong"}, timeout=10).status_code == 401
+    ok = httpx.get(url, params={"token": "from-the-file-7731"}, timeout=10)
+    assert ok.status_code == 200, ok.text
+    assert served.kill(signal.SIGTERM) == 0
+    assert "from-the-file-7731" not in served.log.read_text(errors="replace")

@@ -295,6 +295,12 @@ def test_literal_store_password_is_an_error(tmp_path: Path) -> None:
     assert_problem(problems(tmp_path), "endpoints.yml", 3, "tracker_store.password", "use ${VAR}")
 
 
+def test_literal_server_auth_token_is_an_error(tmp_path: Path) -> None:
+    write(tmp_path, {"endpoints.yml": "auth:\n  token: abc123secret\n"})
+
+    assert_problem(problems(tmp_path), "endpoints.yml", 2, "auth.token", "use ${VAR}")
+
+
 def test_client_credentials_need_a_client_and_a_secret(tmp_path: Path) -> None:
     write(
         tmp_path,

@@ -229,6 +229,17 @@ class EventBrokerConfig(_Model):
         return data
 
 
+class ServerAuthConfig(_Model):
+    """``auth``: the REST server's authentication, as ``subagents run --auth-token`` /
+    ``--jwt-secret`` / ``--jwt-method`` / ``--protect-webhook`` (a flag given on the command
+    line or in its environment variable wins). Secrets only through ``${VAR}``."""
+
+    token: str | None = None
+    jwt_secret: str | None = None
+    jwt_method: str = "HS256"
+    protect_webhook: bool = False
+
+
 class EndpointsConfig(_Model):
     model_groups: list[ModelGroup] = Field(default_factory=list)
     mcp_servers: list[MCPServerConfig] = Field(default_factory=list)
@@ -236,6 +247,7 @@ class EndpointsConfig(_Model):
     tracker_store: TrackerStoreConfig = Field(default_factory=TrackerStoreConfig)
     lock_store: LockStoreConfig = Field(default_factory=LockStoreConfig)
     event_broker: EventBrokerConfig | None = None
+    auth: ServerAuthConfig = Field(default_factory=ServerAuthConfig)
 
 
 # --------------------------------------------------------------------------- sub agents

@@ -29,6 +29,8 @@ ENDPOINTS_SECRET_PATHS: tuple[PathT, ...] = (
     ("lock_store", "password"),
     ("event_broker", "url"),
     ("event_broker", "password"),
+    ("auth", "token"),
+    ("auth", "jwt_secret"),
 )
 """Secret fields of endpoints.yml (``"*"`` = any key or index)."""
 
@@ -50,6 +52,8 @@ MUST_USE_VARIABLE: tuple[PathT, ...] = (
     ("tracker_store", "password"),
     ("lock_store", "password"),
     ("event_broker", "password"),
+    ("auth", "token"),
+    ("auth", "jwt_secret"),
     ("configuration", "auth", "token"),
     ("configuration", "auth", "api_key"),
     ("configuration", "auth", "oauth", "client_secret"),
