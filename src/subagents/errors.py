@@ -42,6 +42,8 @@ Tree::
     │   ├── IterationLimitReached     configuration.max_iterations LLM calls used
     │   └── MCPServerUnavailable      connect/reconnect failed after max_retries
     │       └── MCPAuthError          refused credentials (HTTP 401/403) or a login is needed
+    │           ├── OAuthTokenError   the token endpoint refused or failed (mcp.auth)
+    │           └── LoginError        ``subagents mcp login`` could not finish (mcp.login)
     ├── AttemptError                  one failed LLM request, maybe retried (llm.retry)
     ├── BadResponse                   a model response we cannot read (llm.assemble;
     │                                 ValueError), becomes an AttemptError
@@ -61,6 +63,9 @@ Tree::
     ├── SlotValueError                a value that does not fit the slot's type
     │                                 (dialogue.domain; ValueError)
     ├── BadRequest                    a malformed REST webhook request (channels.rest)
+    ├── RequestRejected               a request over a limit: 400/408/413 (channels.limits)
+    ├── AuthError                     401/403 on the conversation API (channels.auth)
+    ├── LoginRequired                 internal: an OAuth flow needs a person (mcp.auth)
     ├── ScriptError                   a bad scripted-run file (channels.script)
     └── ScaffoldError                 ``subagents init`` cannot write the project
 

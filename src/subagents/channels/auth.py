@@ -22,6 +22,8 @@ from typing import Any
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 
+from subagents.errors import SubagentsError
+
 logger = logging.getLogger("subagents.channels.auth")
 
 JWT_METHODS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
@@ -57,7 +59,7 @@ class Principal:
         return conversation_id is not None and conversation_id == self.conversation
 
 
-class AuthError(Exception):
+class AuthError(SubagentsError):
     """401 (no or bad credentials) or 403 (valid, but not for this conversation)."""
 
     def __init__(self, status: int, message: str) -> None:

@@ -40,7 +40,7 @@ from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
 from pydantic import AnyUrl
 
 from subagents.config.models import MCPServerConfig, OAuthConfig
-from subagents.errors import MCPAuthError
+from subagents.errors import MCPAuthError, SubagentsError
 
 from ._sdk import StoredExpiryOAuthProvider
 from .tokens import ServerTokenStorage, TokenStore
@@ -71,7 +71,7 @@ class Authorizer(Protocol):
         ...
 
 
-class LoginRequired(Exception):
+class LoginRequired(SubagentsError):
     """Internal: the flow needs a person and none is there (caught by :class:`GuardedAuth`)."""
 
 
