@@ -9,7 +9,6 @@ buffered).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -22,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 from subagents.server import create_app
-from subagents.testing import ScriptedModelServer
+from subagents.testing import ScriptedModelServer, serve_asgi
 
 HERE = Path(__file__).parent
 BOOKING_SERVER = HERE / "booking_server.py"
@@ -184,21 +182,8 @@ def free_port() -> int:
 @contextlib.asynccontextmanager
 async def serve_app(app: Any) -> AsyncIterator[str]:
     """Serve an ASGI app with uvicorn on 127.0.0.1 in this event loop; yield its URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
-    server = uvicorn.Server(config)
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(20):
-            while not server.started:
-                if task.done():
-                    task.result()
-                    raise RuntimeError("uvicorn stopped before starting")
-                await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{config.port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 20)
+    async with serve_asgi(app) as url:
+        yield url
 
 
 class Served:

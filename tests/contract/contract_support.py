@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 import sys
@@ -12,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 from subagents.dialogue.assistant import Assistant
 from subagents.server import create_app
+from subagents.testing import serve_asgi
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLBOX_SERVER = ROOT / "tests" / "servers" / "toolbox_server.py"
@@ -55,24 +54,11 @@ def free_port() -> int:
 @contextlib.asynccontextmanager
 async def serve(assistant: Assistant) -> AsyncIterator[httpx.AsyncClient]:
     """Serve ``assistant`` with uvicorn on 127.0.0.1; yield a client for it."""
-    config = uvicorn.Config(
-        create_app(assistant), host="127.0.0.1", port=free_port(), log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(20):
-            while not server.started:  # noqa: ASYNC110 - uvicorn exposes no event
-                assert not task.done(), "uvicorn stopped before starting"
-                await asyncio.sleep(0.01)
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{config.port}", timeout=30
-        ) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 20)
+    async with (
+        serve_asgi(create_app(assistant)) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as client,
+    ):
+        yield client
 
 
 async def say(client: httpx.AsyncClient, sender: str, text: str) -> list[dict[str, Any]]:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 import textwrap
@@ -11,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import uvicorn
+from subagents.testing import serve_asgi
 
 
 def free_port() -> int:
@@ -56,18 +55,5 @@ def open_agent(name: str, description: str) -> str:
 @contextlib.asynccontextmanager
 async def serve(app: Any, port: int) -> AsyncIterator[str]:
     """Serve an ASGI app with uvicorn on 127.0.0.1:``port`` in this loop; yield its URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(20):
-            while not server.started:
-                if task.done():
-                    task.result()
-                    raise RuntimeError("uvicorn stopped before starting")
-                await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 20)
+    async with serve_asgi(app, port=port) as url:
+        yield url

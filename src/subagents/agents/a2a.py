@@ -661,11 +661,11 @@ def _oauth_auth(auth: A2AAuthConfig) -> httpx.Auth:
         async def async_auth_flow(
             self, request: httpx.Request
         ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-            token = await tokens._current_token()
+            token = await tokens.current_token()
             request.headers["Authorization"] = f"Bearer {token}"
             response = yield request
             if response.status_code == 401:
-                token = await tokens._current_token(stale=token)
+                token = await tokens.current_token(stale=token)
                 request.headers["Authorization"] = f"Bearer {token}"
                 yield request
 

@@ -302,7 +302,7 @@ async def execute_call(toolbox: Toolbox, run: Run, call: ToolCall) -> CallRecord
     if run.on_event is None:
         return await _guarded_call(toolbox, tool, name, run, call)
     started: dict[str, Any] = {"event": "tool_started", "name": name, "agent": run.agent}
-    if tool is not None and tool.spec.source == "builtin":
+    if tool is not None and tool.control:
         # task_completed / set_slot_*: the agent's bookkeeping, not work to show the user.
         started["builtin"] = True
     await _notify(run, started)

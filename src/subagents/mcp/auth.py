@@ -380,15 +380,17 @@ class ClientCredentialsAuth(httpx2.Auth):
     async def async_auth_flow(
         self, request: httpx2.Request
     ) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
-        token = await self._current_token()
+        token = await self.current_token()
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
         if response.status_code == 401:
-            token = await self._current_token(stale=token)
+            token = await self.current_token(stale=token)
             request.headers["Authorization"] = f"Bearer {token}"
             yield request
 
-    async def _current_token(self, stale: str | None = None) -> str:
+    async def current_token(self, stale: str | None = None) -> str:
+        """A valid access token, fetched when none is cached or the cached one is ``stale``
+        (refused by the server). Also used by A2A agents' httpx auth flow."""
         async with self._lock:
             fresh = self._token is not None and time.monotonic() < self._valid_until
             if fresh and self._token != stale:

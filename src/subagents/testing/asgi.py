@@ -1,0 +1,40 @@
+"""Serve an ASGI app (e.g. :func:`subagents.server.create_app`) over real HTTP in a test."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+_BOUND = 20.0  # seconds for uvicorn to start, and to stop
+
+
+@contextlib.asynccontextmanager
+async def serve_asgi(app: Any, *, port: int = 0) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1 in the running event loop; yield its URL.
+
+    ``port=0`` picks a free port. Start and stop are each bounded (20 s); the test's own
+    signal handlers are left alone.
+    """
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:  # the test runner owns the signals
+            yield
+
+    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(_BOUND):
+            while not server.started:  # noqa: ASYNC110 - uvicorn exposes no started event
+                if task.done():
+                    task.result()
+                    raise RuntimeError("uvicorn stopped before starting")
+                await asyncio.sleep(0.01)
+        bound = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{bound}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, _BOUND)
