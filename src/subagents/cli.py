@@ -7,6 +7,7 @@ litellm and grpc are imported inside the command that needs them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import json
 import logging
@@ -26,8 +27,13 @@ from rich.markup import escape
 from subagents.errors import SubagentsError
 
 if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+    from subagents.channels.auth import AuthSettings
     from subagents.channels.script import ConversationScript
+    from subagents.config.models import ServerAuthConfig
     from subagents.llm.scripted import ScriptPlayer
+    from subagents.server import ServerSettings
 
 app = typer.Typer(
     name="subagents",
@@ -213,127 +219,180 @@ def _startup_error(exc: SubagentsError) -> typer.Exit:
 
 # --------------------------------------------------------------------------- run
 
+# run's serving options, declared once so that `run` itself reads as what it does.
+HostOpt = Annotated[str, typer.Option(help="Interface to bind.")]
+PortOpt = Annotated[int, typer.Option(help="Port to serve on.")]
+WorkersOpt = Annotated[
+    int,
+    typer.Option(min=1, help="Processes serving the port (more than 1 needs lock_store: redis)."),
+]
+A2aOpt = Annotated[
+    bool, typer.Option("--a2a", help="Also serve the project's agents over A2A (/a2a).")
+]
+AuthTokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        envvar="SUBAGENTS_AUTH_TOKEN",
+        help="Require this token (?token= or Bearer) on the conversation API.",
+    ),
+]
+JwtSecretOpt = Annotated[
+    str | None,
+    typer.Option(
+        envvar="SUBAGENTS_JWT_SECRET",
+        help="Accept JWTs signed with this secret (or public key / @file for RS*/ES*).",
+    ),
+]
+JwtPrivateKeyOpt = Annotated[
+    str | None,
+    typer.Option(help="Accepted for Rasa compatibility; only verification is done here."),
+]
+ProtectWebhookOpt = Annotated[
+    bool, typer.Option(help="Also require auth on the REST webhook (a JWT posts as itself).")
+]
+MaxConnectionsOpt = Annotated[
+    int | None, typer.Option(help="Open connections (default: from the file limit).")
+]
+TurnTimeoutOpt = Annotated[float, typer.Option(help="Whole-turn budget in seconds (0: unbounded).")]
+
+
+@dataclasses.dataclass(frozen=True)
+class _RunPlan:
+    """What `run` serves and how: everything a worker or the serving loop needs."""
+
+    root: Path
+    host: str
+    port: int
+    log_level: LogLevel
+    settings: ServerSettings
+    turn_timeout: float
+    scripted: Path | None
+    a2a_url: str | None
+    reuse_port: bool
+
 
 @app.command()
 def run(
     project: ProjectOpt = Path("."),
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to serve on.")] = 5005,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 5005,
     scripted: ScriptedOpt = None,
     log_level: Annotated[LogLevel, _log_level_option()] = LogLevel.info,
-    workers: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            help="Processes serving the port (more than 1 needs lock_store: redis).",
-        ),
-    ] = 1,
+    workers: WorkersOpt = 1,
     reuse_port: Annotated[bool, typer.Option(hidden=True)] = False,
-    a2a: Annotated[
-        bool, typer.Option("--a2a", help="Also serve the project's agents over A2A (/a2a).")
-    ] = False,
+    a2a: A2aOpt = False,
     public_url: PublicUrlOpt = None,
-    auth_token: Annotated[
-        str | None,
-        typer.Option(
-            envvar="SUBAGENTS_AUTH_TOKEN",
-            help="Require this token (?token= or Bearer) on the conversation API.",
-        ),
-    ] = None,
-    jwt_secret: Annotated[
-        str | None,
-        typer.Option(
-            envvar="SUBAGENTS_JWT_SECRET",
-            help="Accept JWTs signed with this secret (or public key / @file for RS*/ES*).",
-        ),
-    ] = None,
+    auth_token: AuthTokenOpt = None,
+    jwt_secret: JwtSecretOpt = None,
     jwt_method: Annotated[str, typer.Option(help="JWT algorithm.")] = "HS256",
-    jwt_private_key: Annotated[
-        str | None,
-        typer.Option(help="Accepted for Rasa compatibility; only verification is done here."),
-    ] = None,
-    protect_webhook: Annotated[
-        bool,
-        typer.Option(help="Also require auth on the REST webhook (a JWT posts as itself)."),
-    ] = False,
+    jwt_private_key: JwtPrivateKeyOpt = None,
+    protect_webhook: ProtectWebhookOpt = False,
     max_message_chars: Annotated[int, typer.Option(help="Longest user message.")] = 16 * 1024,
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body.")] = 1024 * 1024,
     max_inflight_turns: Annotated[int, typer.Option(help="Turns at once (then 503).")] = 256,
-    max_connections: Annotated[
-        int | None, typer.Option(help="Open connections (default: from the file limit).")
-    ] = None,
+    max_connections: MaxConnectionsOpt = None,
     header_timeout: Annotated[float, typer.Option(help="Seconds to send headers.")] = 10.0,
     body_timeout: Annotated[float, typer.Option(help="Seconds to send the body.")] = 10.0,
     keep_alive_timeout: Annotated[int, typer.Option(help="Idle keep-alive seconds.")] = 5,
-    turn_timeout: Annotated[
-        float, typer.Option(help="Whole-turn budget in seconds (0: unbounded).")
-    ] = 60.0,
+    turn_timeout: TurnTimeoutOpt = 60.0,
 ) -> None:
     """Serve the project: REST channel, health, readiness and tracker endpoints."""
-    from subagents.channels.auth import JWT_METHODS, AuthSettings, load_key
     from subagents.channels.limits import RequestLimits
     from subagents.server import ServerSettings
 
     root = _check_project(project)
     _setup_logging(log_level)
-    if jwt_method not in JWT_METHODS:
-        raise _fail(f"--jwt-method {jwt_method!r} is not one of {', '.join(JWT_METHODS)}")
-    for name, value in (
-        ("--max-message-chars", max_message_chars),
-        ("--max-body-bytes", max_body_bytes),
-        ("--max-inflight-turns", max_inflight_turns),
-    ):
-        if value < 1:
-            raise _fail(f"{name} must be at least 1 (got {value})")
-    script = _read_script(scripted) if scripted else None
-    a2a_url = (public_url or f"http://{host}:{port}") if a2a else None
-    configured = _configured_auth(root)  # endpoints.yml `auth:`; flags and env vars win
-    jwt_method = jwt_method if jwt_method != "HS256" else configured.jwt_method
-    if jwt_method not in JWT_METHODS:
-        raise _fail(f"jwt_method {jwt_method!r} is not one of {', '.join(JWT_METHODS)}")
-    protect_webhook = protect_webhook or configured.protect_webhook
-    auth = AuthSettings(
-        token=auth_token or configured.token or None,
-        jwt_secret=load_key(jwt_secret or configured.jwt_secret),
-        jwt_method=jwt_method,
-        protect_webhook=protect_webhook,
+    _check_positive(
+        max_message_chars=max_message_chars,
+        max_body_bytes=max_body_bytes,
+        max_inflight_turns=max_inflight_turns,
     )
-    _register_auth_secrets(auth)
+    auth = _auth_settings(root, auth_token, jwt_secret, jwt_method, protect_webhook)
+    limits = RequestLimits(
+        max_body_bytes=max_body_bytes,
+        max_message_chars=max_message_chars,
+        max_inflight_turns=max_inflight_turns,
+        body_timeout=body_timeout,
+    )
     settings = ServerSettings(
         auth=auth,
-        limits=RequestLimits(
-            max_body_bytes=max_body_bytes,
-            max_message_chars=max_message_chars,
-            max_inflight_turns=max_inflight_turns,
-            body_timeout=body_timeout,
-        ),
+        limits=limits,
         header_timeout=header_timeout,
         keep_alive_timeout=keep_alive_timeout,
         max_connections=max_connections,
     )
+    a2a_url = (public_url or f"http://{host}:{port}") if a2a else None
+    plan = _RunPlan(
+        root, host, port, log_level, settings, turn_timeout, scripted, a2a_url, reuse_port
+    )
     if not reuse_port:  # a worker: its supervisor warned already
         _warn_exposed(host, auth)
-    budget = turn_timeout if turn_timeout > 0 else None
     if workers > 1:
-        from subagents.workers import check_workers_config, supervise
+        raise typer.Exit(_supervise_workers(plan, workers))
+    _serve_on_port(plan)
 
-        problem = check_workers_config(root, workers)
-        if problem:
-            raise _fail(problem)
-        child = ["run", "--project", str(root), "--host", host, "--port", str(port)]
-        child += ["--log-level", log_level.value, "--reuse-port"]
-        child += _worker_args(settings, turn_timeout, protect_webhook)
-        if scripted:
-            child += ["--scripted", str(scripted)]
-        if a2a_url:
-            child += ["--a2a", "--public-url", a2a_url]
-        raise typer.Exit(supervise(child, workers, host, port))
+
+def _check_positive(**values: int) -> None:
+    for name, value in values.items():
+        if value < 1:
+            raise _fail(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
+
+
+def _auth_settings(
+    root: Path,
+    auth_token: str | None,
+    jwt_secret: str | None,
+    jwt_method: str,
+    protect_webhook: bool,
+) -> AuthSettings:
+    """Flags and their env vars win over endpoints.yml `auth:`; secrets are registered for
+    redaction before anything logs."""
+    from subagents.channels.auth import JWT_METHODS, AuthSettings, load_key
+
+    if jwt_method not in JWT_METHODS:
+        raise _fail(f"--jwt-method {jwt_method!r} is not one of {', '.join(JWT_METHODS)}")
+    configured = _configured_auth(root)
+    jwt_method = jwt_method if jwt_method != "HS256" else configured.jwt_method
+    if jwt_method not in JWT_METHODS:
+        raise _fail(f"jwt_method {jwt_method!r} is not one of {', '.join(JWT_METHODS)}")
+    auth = AuthSettings(
+        token=auth_token or configured.token or None,
+        jwt_secret=load_key(jwt_secret or configured.jwt_secret),
+        jwt_method=jwt_method,
+        protect_webhook=protect_webhook or configured.protect_webhook,
+    )
+    _register_auth_secrets(auth)
+    return auth
+
+
+def _supervise_workers(plan: _RunPlan, workers: int) -> int:
+    """Run `workers` copies of this command on one port; returns the exit code."""
+    from subagents.workers import check_workers_config, supervise
+
+    problem = check_workers_config(plan.root, workers)
+    if problem:
+        raise _fail(problem)
+    child = ["run", "--project", str(plan.root), "--host", plan.host, "--port", str(plan.port)]
+    child += ["--log-level", plan.log_level.value, "--reuse-port"]
+    child += _worker_args(plan.settings, plan.turn_timeout)
+    if plan.scripted:
+        child += ["--scripted", str(plan.scripted)]
+    if plan.a2a_url:
+        child += ["--a2a", "--public-url", plan.a2a_url]
+    return supervise(child, workers, plan.host, plan.port)
+
+
+def _serve_on_port(plan: _RunPlan) -> None:
+    """Bind, then serve until stopped; load failures exit clearly, bugs keep tracebacks."""
+    script = _read_script(plan.scripted) if plan.scripted else None
     if script is not None:
         err.print(f"[dim]{escape(scripted_mode_note(script))}[/]")
+    budget = plan.turn_timeout if plan.turn_timeout > 0 else None
     # Bound before anything starts (MCP servers, the store): a busy port fails at once.
-    sock = _bind(host, port, reuse_port=reuse_port)
+    sock = _bind(plan.host, plan.port, reuse_port=plan.reuse_port)
+    level = plan.log_level.value
     try:
-        asyncio.run(_serve(root, sock, script, log_level.value, settings, budget, a2a_url))
+        asyncio.run(_serve(plan.root, sock, script, level, plan.settings, budget, plan.a2a_url))
     except KeyboardInterrupt:
         pass
     except SubagentsError as exc:  # anything else is a bug: its traceback is wanted
@@ -369,7 +428,7 @@ def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     return sock
 
 
-def _worker_args(settings: Any, turn_timeout: float, protect_webhook: bool) -> list[str]:
+def _worker_args(settings: ServerSettings, turn_timeout: float) -> list[str]:
     """The serving options for worker processes; secrets go through the environment.
 
     Workers inherit the environment, where ``ps`` does not show values: the token and
@@ -391,12 +450,12 @@ def _worker_args(settings: Any, turn_timeout: float, protect_webhook: bool) -> l
     args += ["--keep-alive-timeout", str(settings.keep_alive_timeout)]
     if settings.max_connections:
         args += ["--max-connections", str(settings.max_connections)]
-    if protect_webhook:
+    if auth.protect_webhook:
         args.append("--protect-webhook")
     return args
 
 
-def _configured_auth(root: Path) -> Any:
+def _configured_auth(root: Path) -> ServerAuthConfig:
     """The ``auth:`` entry of the project's endpoints.yml (errors exit clearly)."""
     from subagents.config.loader import load_project
 
@@ -406,7 +465,7 @@ def _configured_auth(root: Path) -> Any:
         raise _startup_error(exc) from None
 
 
-def _register_auth_secrets(auth: Any) -> None:
+def _register_auth_secrets(auth: AuthSettings) -> None:
     from subagents.config.secrets import register_log_secrets
 
     register_log_secrets([s for s in (auth.token, auth.jwt_secret) if s])
@@ -424,7 +483,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _warn_exposed(host: str, auth: Any) -> None:
+def _warn_exposed(host: str, auth: AuthSettings) -> None:
     if auth.enabled or is_loopback(host):
         return
     err.print(
@@ -449,7 +508,7 @@ async def _serve(
     sock: socket.socket,
     script: ConversationScript | None,
     level: str,
-    settings: Any,
+    settings: ServerSettings,
     turn_timeout: float | None,
     a2a_url: str | None = None,
 ) -> None:
@@ -474,7 +533,9 @@ async def _serve(
     )
 
 
-async def _uvicorn(app: Any, sock: socket.socket, level: str, settings: Any = None) -> list[str]:
+async def _uvicorn(
+    app: ASGIApp, sock: socket.socket, level: str, settings: ServerSettings | None = None
+) -> list[str]:
     """Serve ``app`` on the bound ``sock`` until SIGINT/SIGTERM; the signals received.
 
     ``log_config=None``: uvicorn's lines (access log included) go through our handler, in
