@@ -19,7 +19,11 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+# Imported at module level: this module is itself imported only when serving.
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from subagents.channels.logthrottle import ThrottledLog
 
@@ -60,90 +64,116 @@ def _raw_response(status: str, body: str, extra: str = "") -> bytes:
     return head.encode("ascii") + payload
 
 
+@dataclass(frozen=True)
+class _Guards:
+    """One server's limits and the canned answers that enforce them."""
+
+    header_timeout: float
+    max_connections: int
+    full: bytes
+    slow: bytes
+    large: bytes
+    full_log: ThrottledLog
+    slow_log: ThrottledLog
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a header timeout, header size and connection cap.
+
+    Use :func:`guarded_protocol` to get a subclass bound to one server's limits.
+    """
+
+    guards: ClassVar[_Guards]
+    _header_timer: asyncio.TimerHandle | None = None
+    _header_bytes = 0
+    _in_headers = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if len(self.connections) >= self.guards.max_connections:
+            self.transport = transport
+            self.guards.full_log.hit(limit=self.guards.max_connections)
+            transport.write(self.guards.full)
+            transport.close()
+            return
+        super().connection_made(transport)
+        self._start_headers()
+
+    def _start_headers(self) -> None:
+        self._stop_headers()
+        self._in_headers = True
+        self._header_bytes = 0
+        self._header_timer = self.loop.call_later(
+            self.guards.header_timeout, self._headers_too_slow
+        )
+
+    def _stop_headers(self) -> None:
+        self._in_headers = False
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            self.guards.slow_log.hit(timeout=self.guards.header_timeout)
+            self.transport.write(self.guards.slow)
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # Counted after parsing: a chunk that completes the headers may carry body.
+        if self._in_headers and not self.transport.is_closing():
+            self._header_bytes += len(data)
+            if self._header_bytes > MAX_HEADER_BYTES:
+                self._stop_headers()
+                self.transport.write(self.guards.large)
+                self.transport.close()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._header_timer is None:  # the next request on a keep-alive connection
+            self._in_headers = True
+            self._header_timer = self.loop.call_later(
+                self.guards.header_timeout, self._headers_too_slow
+            )
+
+    def on_headers_complete(self) -> None:
+        self._stop_headers()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # The keep-alive timer now bounds the idle time; the next request's first byte
+        # starts the header clock again (on_message_begin).
+        self._in_headers = True
+        self._header_bytes = 0
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_headers()
+        super().connection_lost(exc)
+
+
 def guarded_protocol(
     header_timeout: float, max_connections: int, retry_after: int = 1
 ) -> type[asyncio.Protocol]:
-    """uvicorn's httptools protocol with a header timeout, header size and connection cap."""
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
-    full = _raw_response(
-        "503 Service Unavailable",
-        "the server is at its connection limit; retry after a moment",
-        f"retry-after: {retry_after}\r\n",
+    """A :class:`GuardedProtocol` bound to these limits (uvicorn instantiates it per
+    connection, so the limits travel as a class attribute)."""
+    guards = _Guards(
+        header_timeout=header_timeout,
+        max_connections=max_connections,
+        full=_raw_response(
+            "503 Service Unavailable",
+            "the server is at its connection limit; retry after a moment",
+            f"retry-after: {retry_after}\r\n",
+        ),
+        slow=_raw_response("408 Request Timeout", "the request headers took too long"),
+        large=_raw_response(
+            "431 Request Header Fields Too Large", "the request headers are too large"
+        ),
+        full_log=ThrottledLog(logger, "server.connections_full"),
+        slow_log=ThrottledLog(logger, "server.header_timeout", level=logging.INFO),
     )
-    slow = _raw_response("408 Request Timeout", "the request headers took too long")
-    large = _raw_response(
-        "431 Request Header Fields Too Large", "the request headers are too large"
-    )
-    full_log = ThrottledLog(logger, "server.connections_full")
-    slow_log = ThrottledLog(logger, "server.header_timeout", level=logging.INFO)
-
-    class GuardedProtocol(HttpToolsProtocol):
-        _header_timer: asyncio.TimerHandle | None = None
-        _header_bytes = 0
-        _in_headers = False
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            if len(self.connections) >= max_connections:
-                self.transport = transport
-                full_log.hit(limit=max_connections)
-                transport.write(full)
-                transport.close()
-                return
-            super().connection_made(transport)
-            self._start_headers()
-
-        def _start_headers(self) -> None:
-            self._stop_headers()
-            self._in_headers = True
-            self._header_bytes = 0
-            self._header_timer = self.loop.call_later(header_timeout, self._headers_too_slow)
-
-        def _stop_headers(self) -> None:
-            self._in_headers = False
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-
-        def _headers_too_slow(self) -> None:
-            self._header_timer = None
-            if not self.transport.is_closing():
-                slow_log.hit(timeout=header_timeout)
-                self.transport.write(slow)
-                self.transport.close()
-
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            # Counted after parsing: a chunk that completes the headers may carry body.
-            if self._in_headers and not self.transport.is_closing():
-                self._header_bytes += len(data)
-                if self._header_bytes > MAX_HEADER_BYTES:
-                    self._stop_headers()
-                    self.transport.write(large)
-                    self.transport.close()
-
-        def on_message_begin(self) -> None:
-            super().on_message_begin()
-            if self._header_timer is None:  # the next request on a keep-alive connection
-                self._in_headers = True
-                self._header_timer = self.loop.call_later(header_timeout, self._headers_too_slow)
-
-        def on_headers_complete(self) -> None:
-            self._stop_headers()
-            super().on_headers_complete()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            # The keep-alive timer now bounds the idle time; the next request's first byte
-            # starts the header clock again (on_message_begin).
-            self._in_headers = True
-            self._header_bytes = 0
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._stop_headers()
-            super().connection_lost(exc)
-
-    return GuardedProtocol
+    return type("GuardedProtocol", (GuardedProtocol,), {"guards": guards})
 
 
 def install_resource_log(loop: asyncio.AbstractEventLoop) -> ThrottledLog:
