@@ -29,11 +29,54 @@ def test_call_unknown_agent(tmp_path: Path) -> None:
     )
 
 
-def test_call_of_a_flow_suggests_link(tmp_path: Path) -> None:
+def test_call_of_a_flow_is_clean(tmp_path: Path) -> None:
     _flows(tmp_path, "      - call: other\n", "  other:\n    steps:\n      - action: utter_done\n")
 
+    assert problems(tmp_path) == []
+
+
+def test_call_of_a_flow_named_like_an_agent_warns_that_the_flow_wins(tmp_path: Path) -> None:
+    other = "  stock_explorer:\n    steps:\n      - action: utter_done\n"
+    _flows(tmp_path, "      - call: stock_explorer\n", other)
+
     assert_problem(
-        problems(tmp_path), "flows.yml", 5, "flows.main.steps[0].call", "use link: other"
+        problems(tmp_path),
+        "flows.yml",
+        5,
+        "flows.main.steps[0].call",
+        "'stock_explorer' is both a flow and an agent",
+        "runs the flow",
+        severity="warning",
+    )
+
+
+def test_flows_calling_each_other_in_a_cycle(tmp_path: Path) -> None:
+    other = "  other:\n    steps:\n      - action: utter_done\n      - call: main\n"
+    _flows(tmp_path, "      - call: other\n", other)
+
+    assert_problem(
+        problems(tmp_path),
+        "flows.yml",
+        5,
+        "flows.main.steps[0].call",
+        "flows call each other in a cycle ('main' -> 'other' -> 'main')",
+    )
+
+
+def test_a_called_flow_may_not_link(tmp_path: Path) -> None:
+    other = (
+        "  other:\n    steps:\n      - link: third\n"
+        "  third:\n    steps:\n      - noop: true\n        next: END\n"
+    )
+    _flows(tmp_path, "      - call: other\n", other)
+
+    assert_problem(
+        problems(tmp_path),
+        "flows.yml",
+        5,
+        "flows.main.steps[0].call",
+        "flow 'other' is called here but ends with link:",
+        "a called flow must return to its caller",
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 from config_helpers import ENV, good_project
 
 from subagents.config import load_project
-from subagents.config.flow_graph import END, FlowGraph, StepKind, compile_flows
+from subagents.config.flow_graph import END, CallTarget, FlowGraph, StepKind, compile_flows
 from subagents.config.models import FlowsConfig
 from subagents.dialogue import flows as runtime_flows
 from subagents.errors import ConfigErrors
@@ -175,3 +175,40 @@ def test_one_flow_compiled_alone_leaves_link_targets_unchecked() -> None:
     config = FlowsConfig.model_validate({"flows": {"f": {"steps": [{"link": "elsewhere"}]}}})
     flow, found = runtime_flows.compile_flow("f", config.flows["f"])
     assert found == [] and flow.steps["0_link"].kind is StepKind.LINK
+
+
+def test_call_resolves_a_flow_id_before_an_agent() -> None:
+    compiled = graph(
+        {
+            "f": {"steps": [{"call": "g"}, {"call": "helper"}]},
+            "g": {"steps": [{"action": "utter_g"}]},
+        }
+    )
+    assert compiled.problems == []
+    steps = compiled.flows["f"].steps
+    assert steps["0_call"].call_target is CallTarget.FLOW
+    assert steps["1_call"].call_target is CallTarget.AGENT
+    assert compiled.flows["g"].steps["0_action"].call_target is None
+
+
+def test_call_cycles_and_exit_if_on_a_flow_call_are_problems() -> None:
+    found = problems(
+        {
+            "a": {"steps": [{"call": "b"}]},
+            "b": {"steps": [{"call": "c", "exit_if": ["slots.x is null"]}]},
+            "c": {"steps": [{"action": "utter_c"}, {"call": "a"}]},
+            "selfish": {"steps": [{"call": "selfish"}]},
+            "ok": {"steps": [{"call": "c2"}, {"call": "c2"}]},
+            "c2": {"steps": [{"action": "utter_c"}]},
+        }
+    )
+    assert found == {
+        "flows.b.steps.0.exit_if": "'c' is a flow: exit_if belongs to a call of an agent;"
+        " remove it (the called flow ends by itself)",
+        "flows.a.steps.0.call": "flows call each other in a cycle ('a' -> 'b' -> 'c' -> 'a');"
+        " a called flow must end for its caller to go on: break the cycle (link: never"
+        " returns, if the loop is meant)",
+        "flows.selfish.steps.0.call": "flows call each other in a cycle ('selfish' ->"
+        " 'selfish'); a called flow must end for its caller to go on: break the cycle"
+        " (link: never returns, if the loop is meant)",
+    }

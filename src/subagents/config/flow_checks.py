@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from subagents.config.checks import AgentClassInfo, Context, slot_value_problem, suggest
-from subagents.config.flow_graph import Flow, FlowGraph, Step
+from subagents.config.flow_graph import CallTarget, Flow, FlowGraph, Step
 from subagents.config.models import AgentConfig, DomainConfig, FlowsConfig, SlotConfig
 from subagents.config.source import PathT, SourceFile
 
@@ -86,13 +86,22 @@ class _References:
 
     def check_call(self, step: Step) -> None:
         name = step.config.call or ""
+        if step.call_target is CallTarget.FLOW:
+            if name in self.agents:
+                self.warning(
+                    (*step.path, "call"),
+                    f"'{name}' is both a flow and an agent; call: runs the flow (a flow id"
+                    " wins, as in Rasa): rename one of them to call the agent",
+                )
+            return
         if name not in self.agents and name not in self.ctx.broken_agents:
-            hint = (
-                f"; '{name}' is a flow: use link: {name}"
-                if name in self.flows.flows
-                else suggest(name, self.agents, "agents (sub_agents/*/config.yml agent.name)")
+            hint = suggest(
+                name,
+                [*self.agents, *self.flows.flows],
+                "agents (sub_agents/*/config.yml agent.name) or flows",
             )
-            self.error((*step.path, "call"), f"unknown agent '{name}'{hint}")
+            message = f"unknown agent '{name}' (no agent or flow has that name){hint}"
+            self.error((*step.path, "call"), message)
             return
         agent = self.agents.get(name)
         if agent is not None and agent.agent.protocol == "A2A":

@@ -8,8 +8,9 @@ targets and parsed conditions. Problems are returned with their path in flows.ym
 flow refers to outside flows.yml (slots, responses, agents) is checked by
 :mod:`subagents.config.flow_checks` on the compiled graph.
 
-Step kinds: ``call`` (a sub agent; with ``exit_if`` a task agent), ``action`` (a custom
-action or an ``utter_*`` response), ``collect`` (ask for a slot and fill it from the next
+Step kinds: ``call`` (another flow, run as a child that returns to the next step; else a
+sub agent, with ``exit_if`` a task agent), ``action`` (a custom action or an ``utter_*``
+response), ``collect`` (ask for a slot and fill it from the next
 user message), ``set_slots``, ``link`` (end this flow and start another) and ``noop``.
 
 ``next`` is a step id, ``END``, or a list of branches (``if``/``then`` ... ``else``) whose
@@ -51,6 +52,17 @@ class StepKind(StrEnum):
     NOOP = "noop"
 
 
+class CallTarget(StrEnum):
+    """What a ``call:`` step runs, resolved at compile time in Rasa's order.
+
+    A flow id wins; then a direct MCP tool call (``mcp_server`` and ``mapping`` set); then
+    an agent (whether it exists is checked against sub_agents/ by the reference checks).
+    """
+
+    FLOW = "flow"
+    AGENT = "agent"
+
+
 @dataclass(frozen=True)
 class Branch:
     """``if`` condition (``None`` for ``else``) and the step id (or END) it leads to."""
@@ -71,6 +83,8 @@ class Step:
     branches: list[Branch] = field(default_factory=list)
     exit_if: list[str] | None = None
     set_slots: list[tuple[str, Any]] = field(default_factory=list)
+    call_target: CallTarget | None = None
+    """For a ``call`` step: what it runs (None for other kinds)."""
 
     def next_step(self, slots: Mapping[str, Any]) -> str:
         """The id of the step to run after this one (or END)."""
@@ -134,7 +148,74 @@ def compile_flows(config: FlowsConfig) -> FlowGraph:
         compiler = _FlowCompiler(flow_id, config.flows)
         graph.flows[flow_id] = compiler.compile(flow_config)
         graph.problems.extend(compiler.problems)
+    graph.problems.extend(_called_flow_problems(graph.flows))
     return graph
+
+
+def flow_calls(flow: Flow) -> list[tuple[Step, str]]:
+    """The ``call:`` steps of ``flow`` that call another flow, with the called flow id."""
+    return [
+        (step, step.config.call or "")
+        for step in flow.steps.values()
+        if step.call_target is CallTarget.FLOW
+    ]
+
+
+def _called_flow_problems(flows: Mapping[str, Flow]) -> list[FlowProblem]:
+    """A called flow must return: no ``link`` in it (as Rasa), and no call cycle."""
+    problems: list[FlowProblem] = []
+    for flow in flows.values():
+        for step, called in flow_calls(flow):
+            target = flows.get(called)
+            links = [s for s in target.steps.values() if s.kind is StepKind.LINK] if target else []
+            if links:
+                problems.append(
+                    FlowProblem(
+                        (*step.path, "call"),
+                        f"flow '{called}' is called here but ends with link: at"
+                        f" {_label(links[0].config, links[0].path)}; a called flow must"
+                        f" return to its caller: use call: instead of link: in '{called}',"
+                        f" or link: {called} here",
+                    )
+                )
+    for cycle in _call_cycles(flows):
+        step = next(s for s, called in flow_calls(flows[cycle[0]]) if called == cycle[1])
+        problems.append(
+            FlowProblem(
+                (*step.path, "call"),
+                "flows call each other in a cycle ("
+                + " -> ".join(f"'{f}'" for f in cycle)
+                + "); a called flow must end for its caller to go on: break the cycle"
+                " (link: never returns, if the loop is meant)",
+            )
+        )
+    return problems
+
+
+def _call_cycles(flows: Mapping[str, Flow]) -> list[list[str]]:
+    """Cycles of ``call:`` steps between flows, as ``[a, b, ..., a]`` (one per loop found;
+    each flow is explored once, so every flow on a cycle is reported in one of them)."""
+    edges = {fid: sorted({c for _, c in flow_calls(f) if c in flows}) for fid, f in flows.items()}
+    cycles: list[list[str]] = []
+    seen: set[frozenset[str]] = set()
+    done: set[str] = set()
+
+    def visit(fid: str, path: list[str]) -> None:
+        if fid in path:
+            cycle = [*path[path.index(fid) :], fid]
+            if frozenset(cycle) not in seen:
+                seen.add(frozenset(cycle))
+                cycles.append(cycle)
+            return
+        if fid in done:
+            return
+        for called in edges[fid]:
+            visit(called, [*path, fid])
+        done.add(fid)
+
+    for fid in edges:
+        visit(fid, [])
+    return cycles
 
 
 def compile_flow(
@@ -256,6 +337,22 @@ class _FlowCompiler:
                 self.error((*path, "next"), "a link step ends the flow; remove next:")
         if config.noop and config.next is None:
             self.error((*path, "noop"), "a noop step needs next:")
+        if config.call is not None:
+            self.resolve_call(step)
+
+    def resolve_call(self, step: Step) -> None:
+        """Rasa's order: a flow id wins, else an agent (checked against sub_agents/)."""
+        config, path = step.config, step.path
+        if self.flows is not None and config.call in self.flows:
+            step.call_target = CallTarget.FLOW
+            if config.exit_if is not None:
+                self.error(
+                    (*path, "exit_if"),
+                    f"'{config.call}' is a flow: exit_if belongs to a call of an agent;"
+                    " remove it (the called flow ends by itself)",
+                )
+            return
+        step.call_target = CallTarget.AGENT
 
     def compile_exit_if(self, step: Step) -> None:
         config, path = step.config, step.path
@@ -332,6 +429,7 @@ __all__ = [
     "END",
     "RESERVED_FLOW_IDS",
     "Branch",
+    "CallTarget",
     "ConditionSite",
     "Flow",
     "FlowGraph",
@@ -340,5 +438,6 @@ __all__ = [
     "StepKind",
     "compile_flow",
     "compile_flows",
+    "flow_calls",
     "step_kinds",
 ]

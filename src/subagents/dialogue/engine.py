@@ -12,6 +12,10 @@ Decided behaviour (documented in docs/conversations.md):
   current flow and sends ``utter_internal_error``; interrupted flows below it resume.
 * A ``collect`` answer that does not fit the slot type is refused with
   ``utter_invalid_<slot>`` (default ``utter_invalid_value``) and the question is asked again.
+* ``call: <flow_id>`` pushes the called flow as a child frame (``called``); the caller
+  waits at its call step and, when the child completes, goes on with that step's ``next``
+  (evaluated on the slots as the child left them). Caller and called flows are one group:
+  cancelling one cancels the group.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from subagents.agents.schemas import AgentInput, AgentInputSlot, AgentOutput, Ag
 from subagents.dialogue import events as ev
 from subagents.dialogue.actions import MAX_FOLLOWUPS, ActionRunner
 from subagents.dialogue.domain import Domain, SlotValueError
-from subagents.dialogue.flows import END, Flow, Step, StepKind
+from subagents.dialogue.flows import END, CallTarget, Flow, Step, StepKind
 from subagents.dialogue.router import FlowRouter, Route, RouteKind, parse_command
 from subagents.dialogue.state import Frame, WaitingAgent, WaitingCollect
 from subagents.dialogue.turn import Turn
@@ -146,14 +150,27 @@ class DialogueEngine:
     def start_flow(self, turn: Turn, flow_id: str) -> None:
         """Push ``flow_id`` on the stack (interrupting the flow on top, if any)."""
         stack = turn.state.stack
-        for frame in [f for f in stack if f.flow_id == flow_id]:
-            stack.remove(frame)
-            turn.cancel_waiting_agent(frame, "flow started again")
-            turn.log(ev.event("flow_cancelled", flow_id=flow_id, reason="started again"))
+        while any(f.flow_id == flow_id for f in stack):
+            index = next(i for i, f in enumerate(stack) if f.flow_id == flow_id)
+            self._drop_group(turn, index, "started again")
         if stack:
             turn.log(ev.event("flow_interrupted", flow_id=stack[-1].flow_id, by=flow_id))
         stack.append(Frame(flow_id, self.flows[flow_id].first))
         turn.log(ev.event("flow_started", flow_id=flow_id))
+
+    @staticmethod
+    def _drop_group(turn: Turn, index: int, reason: str) -> None:
+        """Remove the frame at ``index`` with its callers and the flows it called."""
+        stack = turn.state.stack
+        lo = hi = index
+        while lo > 0 and stack[lo].called:
+            lo -= 1
+        while hi + 1 < len(stack) and stack[hi + 1].called:
+            hi += 1
+        for frame in reversed(stack[lo : hi + 1]):
+            turn.cancel_waiting_agent(frame, f"flow {reason}")
+            turn.log(ev.event("flow_cancelled", flow_id=frame.flow_id, reason=reason))
+        del stack[lo : hi + 1]
 
     async def _advance(self, turn: Turn) -> None:
         """Run steps until the top flow waits for the user or the stack is empty."""
@@ -187,8 +204,23 @@ class DialogueEngine:
             turn.log(ev.event("flow_completed", flow_id=frame.flow_id))
         else:
             turn.log(ev.event("flow_cancelled", flow_id=frame.flow_id, reason=reason))
-        if turn.state.stack:
+        if frame.called and turn.state.stack:
+            await self._return_to_caller(turn, frame, completed=completed, reason=reason)
+        elif turn.state.stack:
             await self._resume_interrupted(turn, turn.state.stack[-1])
+
+    async def _return_to_caller(
+        self, turn: Turn, frame: Frame, *, completed: bool, reason: str
+    ) -> None:
+        """A called flow ended: its caller goes on after the call step, or is cancelled."""
+        caller = turn.state.stack[-1]
+        flow = self.flows.get(caller.flow_id)
+        step = flow.steps.get(caller.step_id) if flow else None
+        if not completed or step is None:
+            why = f"called flow '{frame.flow_id}' was cancelled" + (f": {reason}" if reason else "")
+            await self._end_flow(turn, completed=False, reason=why)
+            return
+        caller.step_id = step.next_step(turn.state.slots)
 
     async def _resume_interrupted(self, turn: Turn, frame: Frame) -> None:
         turn.log(ev.event("flow_resumed", flow_id=frame.flow_id))
@@ -225,7 +257,23 @@ class DialogueEngine:
             return StepOutcome.STOP
 
     async def _call_step(self, turn: Turn, frame: Frame, flow: Flow, step: Step) -> StepOutcome:
+        if step.call_target is CallTarget.FLOW:
+            return self._call_flow(turn, frame, step)
         return await self._call(turn, frame, step, turn_text(turn), None)
+
+    def _call_flow(self, turn: Turn, frame: Frame, step: Step) -> StepOutcome:
+        """Push the called flow; this frame stays at ``step`` until the child ends."""
+        called = step.config.call or ""
+        stack = turn.state.stack
+        while any(f.flow_id == called for f in stack):  # e.g. interrupted earlier by /called
+            index = next(i for i, f in enumerate(stack) if f.flow_id == called)
+            self._drop_group(turn, index, "called by another flow")
+        if not stack or stack[-1] is not frame:
+            return StepOutcome.STOP  # the caller was in the dropped group (cannot happen
+            # without a call cycle, which the compiler refuses; kept as a guard)
+        stack.append(Frame(called, self.flows[called].first, called=True))
+        turn.log(ev.event("flow_started", flow_id=called, called_by=frame.flow_id))
+        return StepOutcome.STOP
 
     async def _set_slots(self, turn: Turn, frame: Frame, flow: Flow, step: Step) -> StepOutcome:
         for name, value in step.set_slots:

@@ -3,7 +3,7 @@ plus ours for flows, agents and tools. Every event carries a ``timestamp`` (seco
 
 Ours::
 
-    flow_started      {"flow_id"}
+    flow_started      {"flow_id", "called_by"?}   called_by: the flow whose call: step ran it
     flow_completed    {"flow_id"}
     flow_cancelled    {"flow_id", "reason"}
     flow_interrupted  {"flow_id", "by"}          a flow was started on top of it

@@ -7,7 +7,15 @@ same compiler and raises :class:`~subagents.errors.ConfigErrors` naming flow and
 
 from __future__ import annotations
 
-from subagents.config.flow_graph import END, Branch, Flow, FlowProblem, Step, StepKind
+from subagents.config.flow_graph import (
+    END,
+    Branch,
+    CallTarget,
+    Flow,
+    FlowProblem,
+    Step,
+    StepKind,
+)
 from subagents.config.flow_graph import compile_flow as compile_one
 from subagents.config.flow_graph import compile_flows as compile_graph
 from subagents.config.models import FlowConfig, FlowsConfig
@@ -37,4 +45,13 @@ def _located(problem: FlowProblem) -> ConfigProblem:
     return ConfigProblem(_FILE, None, f"{prefix}: {problem.message}", where or None)
 
 
-__all__ = ["END", "Branch", "Flow", "Step", "StepKind", "compile_flow", "compile_flows"]
+__all__ = [
+    "END",
+    "Branch",
+    "CallTarget",
+    "Flow",
+    "Step",
+    "StepKind",
+    "compile_flow",
+    "compile_flows",
+]

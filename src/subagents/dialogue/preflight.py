@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from subagents.config.flow_graph import FlowGraph, StepKind, compile_flows
+from subagents.config.flow_graph import CallTarget, FlowGraph, compile_flows
 from subagents.config.models import FlowsConfig, FlowStep
 from subagents.errors import ConfigError, ConfigErrors, ConfigProblem
 
@@ -32,11 +32,12 @@ class CallPreparer(Protocol):
 
 
 def call_steps(flows: FlowsConfig | FlowGraph) -> Iterator[tuple[str, StepPath, FlowStep]]:
-    """Every ``call:`` step as ``(flow_id, path in flows.yml, step)``, inline ones included."""
+    """Every ``call:`` step of an agent as ``(flow_id, path in flows.yml, step)``, inline
+    ones included (a call of a flow or of an MCP tool has no agent to prepare)."""
     graph = compile_flows(flows) if isinstance(flows, FlowsConfig) else flows
     for flow_id, flow in graph.flows.items():
         for step in flow.steps.values():
-            if step.kind is StepKind.CALL:
+            if step.call_target is CallTarget.AGENT:
                 yield flow_id, step.path, step.config
 
 

@@ -9,7 +9,11 @@ The dialogue stack is a list of :class:`Frame` s, the top last. Stored as JSON::
 
     {"flow_id": "book", "step_id": "ask_time",
      "waiting": null | {"kind": "agent", "agent": "...", "state": {...}, "prompt": "..."}
-                     | {"kind": "collect", "slot": "..."}}
+                     | {"kind": "collect", "slot": "..."},
+     "called": true}          # only on a flow run by a ``call:`` step of the frame below
+
+A called frame is part of its caller: when it completes, the caller goes on after its
+``call:`` step; when it is cancelled, the caller is cancelled with it.
 """
 
 from __future__ import annotations
@@ -74,10 +78,19 @@ class Frame:
     flow_id: str
     step_id: str
     waiting: Waiting | None = None
+    called: bool = False
+    """Run by a ``call:`` step of the frame below (which waits at that step)."""
 
     def to_json(self) -> dict[str, Any]:
         waiting = self.waiting.to_json() if self.waiting is not None else None
-        return {"flow_id": self.flow_id, "step_id": self.step_id, "waiting": waiting}
+        data: dict[str, Any] = {
+            "flow_id": self.flow_id,
+            "step_id": self.step_id,
+            "waiting": waiting,
+        }
+        if self.called:  # only when set: states stored before flow calls keep their shape
+            data["called"] = True
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Frame:
@@ -85,6 +98,7 @@ class Frame:
             flow_id=str(data["flow_id"]),
             step_id=str(data["step_id"]),
             waiting=_waiting_from_json(data.get("waiting")),
+            called=bool(data.get("called")),
         )
 
 
