@@ -26,7 +26,7 @@ Tree::
     │   └── ConfigErrors              several problems, raised together at load
     ├── InterpolationError            bad ${VAR} reference (config.interpolate; ValueError)
     ├── AgentModuleError              configuration.module cannot be imported
-    │                                 (config.agent_module; ValueError)
+    │                                 (agents.classes; ValueError)
     ├── ConditionSyntaxError          an exit_if / if condition does not parse
     │                                 (conditions; ValueError)
     ├── ToolSignal                    fed back to the model as a tool message

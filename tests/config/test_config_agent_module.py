@@ -15,7 +15,8 @@ from config_helpers import (
     write,
 )
 
-from subagents.config import check_agent_module, load_project
+from subagents.agents.classes import check_agent_module
+from subagents.config import load_project
 from subagents.config.loader import LoadedAgent
 
 AGENT_FILE = "sub_agents/stock_explorer/config.yml"
@@ -141,3 +142,45 @@ def test_open_agent_class_called_with_exit_if(tmp_path: Path) -> None:
         "flows.onboarding.steps[1].exit_if",
         "a call with exit_if needs an MCPTaskAgent subclass",
     )
+
+
+def test_reading_the_config_never_imports_the_users_code(tmp_path: Path) -> None:
+    """config only reads files: the agent module is imported by the agents layer
+    (validate and the agent registry), not by load_project / collect_project."""
+    marker = tmp_path / "imported.txt"
+    name = _module(
+        tmp_path, f"open({str(marker)!r}, 'w').write('yes')\n" + MODULE.replace("\n\n\n", "\n")
+    )
+    good_project(
+        tmp_path,
+        {AGENT_FILE: AGENT.replace("  max_retries: 3", f"  module: {name}.OpenOne")},
+    )
+    flows = "flows:\n  f:\n    description: d\n    steps:\n      - call: stock_explorer\n"
+    write(tmp_path, {"flows.yml": flows})
+
+    load_project(tmp_path, env=ENV)
+    assert not marker.exists()
+    assert not [p for p in problems(tmp_path) if p.severity == "error"]
+    assert marker.read_text() == "yes"
+
+
+async def test_starting_the_agents_refuses_a_call_that_does_not_fit_the_class(
+    tmp_path: Path,
+) -> None:
+    """The run stops at start with the same file:line problem validate shows."""
+    import pytest
+
+    from subagents import load_agents
+    from subagents.errors import ConfigErrors
+
+    name = _module(tmp_path)
+    good_project(
+        tmp_path,
+        {AGENT_FILE: AGENT.replace("  max_retries: 3", f"  module: {name}.OpenOne")},
+    )
+    expected = [str(p) for p in problems(tmp_path) if p.severity == "error"]
+    assert expected and "flows.yml:13" in expected[0]
+
+    with pytest.raises(ConfigErrors) as caught:
+        await load_agents(load_project(tmp_path, env=ENV))
+    assert [str(p) for p in caught.value.problems] == expected

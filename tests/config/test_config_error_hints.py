@@ -16,7 +16,8 @@ from config_helpers import (
     write,
 )
 
-from subagents.config import check_agent_module, load_project
+from subagents.agents.classes import check_agent_module
+from subagents.config import load_project
 from subagents.dialogue.domain import Domain
 from subagents.errors import ConfigProblem
 

@@ -18,9 +18,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from subagents.agents.base import ReActAgent
+from subagents.agents.classes import (
+    AgentModuleError,
+    check_agent_classes,
+    load_agent_class,
+    relative_to_root,
+)
 from subagents.agents.open_agent import MCPOpenAgent
 from subagents.agents.task_agent import MCPTaskAgent
-from subagents.errors import ConfigError, ConfigErrors, ConfigProblem
+from subagents.errors import ConfigError, ConfigErrors
 from subagents.llm.base import LLMClient
 from subagents.tools.base import FilteredToolset, Toolset
 from subagents.tools.redacting import RedactingToolset
@@ -77,8 +83,11 @@ class AgentRegistry:
         if self._started:
             return self
         try:
+            # The user's agent classes, checked as `validate` does (file and line).
+            problems = [p for p in check_agent_classes(self.project) if p.severity == "error"]
+            if problems:
+                raise ConfigErrors(problems)
             await self._connect_mcp()
-            problems: list[ConfigProblem] = []
             for name, loaded in self.project.agents.items():
                 try:
                     if loaded.config.agent.protocol == "A2A":
@@ -166,7 +175,7 @@ class AgentRegistry:
         return agent
 
     def _get_remote(self, loaded: LoadedAgent, exit_if: Sequence[str] | None) -> A2AAgent:
-        file = _relative(loaded.file, self.project.root)
+        file = relative_to_root(loaded.file, self.project.root)
         if exit_if:
             raise ConfigError(
                 f"{file}: agent '{loaded.name}' is an A2A agent and decides itself when it is"
@@ -193,7 +202,7 @@ class AgentRegistry:
         from subagents.agents.a2a import A2AAgent
 
         cfg = loaded.config.configuration
-        file = _relative(loaded.file, self.project.root)
+        file = relative_to_root(loaded.file, self.project.root)
         cls: type[A2AAgent] = A2AAgent
         if cfg.module:
             custom: Any = self._agent_class(loaded)
@@ -223,7 +232,7 @@ class AgentRegistry:
         if loaded.name not in self._classes:
             self._classes[loaded.name] = self._agent_class(loaded)
         cls = self._classes[loaded.name]
-        file = _relative(loaded.file, self.project.root)
+        file = relative_to_root(loaded.file, self.project.root)
         cfg = loaded.config.configuration
         kwargs: dict[str, Any] = {
             "llm": self._llm_for(loaded),
@@ -262,9 +271,7 @@ class AgentRegistry:
         module = loaded.config.configuration.module
         if not module:
             return None
-        from subagents.config.agent_module import AgentModuleError, load_agent_class
-
-        file = _relative(loaded.file, self.project.root)
+        file = relative_to_root(loaded.file, self.project.root)
         try:
             return load_agent_class(self.project.root, module)
         except AgentModuleError as exc:
@@ -310,7 +317,7 @@ class AgentRegistry:
         if self._mcp is None:
             return
         for loaded in self.project.agents.values():
-            file = _relative(loaded.file, self.project.root)
+            file = relative_to_root(loaded.file, self.project.root)
             for ref in loaded.config.connections.mcp_servers:
                 named = {"include_tools": ref.include_tools, "exclude_tools": ref.exclude_tools}
                 if not any(named.values()):
@@ -367,13 +374,6 @@ def _with_agent_retries(project: Project) -> list[MCPServerConfig]:
             server = server.model_copy(update={"max_retries": wanted[server.name]})
         servers.append(server)
     return servers
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(Path(root).resolve()))
-    except ValueError:
-        return str(path)
 
 
 def load_agents(

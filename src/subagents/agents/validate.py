@@ -15,6 +15,7 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
+from subagents.agents.classes import check_agent_classes
 from subagents.config.loader import (
     AGENT_CONFIG_FILE,
     SUB_AGENTS_DIR,
@@ -39,6 +40,10 @@ def validate_project(
     offered two tools with the same name (error).
     """
     project, problems = collect_project(root, env=env)
+    if project is not None:  # the user's agent classes (config only reads files)
+        problems = sorted(
+            problems + check_agent_classes(project), key=lambda p: (p.file, p.line or 0)
+        )
     if not connect or project is None or any(p.severity == "error" for p in problems):
         return problems
     live = _run(validate_connections(project))

@@ -13,17 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from subagents.config.a2a_checks import (
-    check_a2a_agent,
-    check_react_only,
-    is_a2a_agent_class,
-)
-from subagents.config.agent_module import (
-    AgentModuleError,
-    agent_kinds,
-    defined_at,
-    load_agent_class,
-)
+from subagents.config.a2a_checks import check_a2a_agent, check_react_only
 from subagents.config.models import (
     AgentConfig,
     DomainConfig,
@@ -40,19 +30,6 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _AUTH_HEADER_RE = re.compile(r"authorization|token|key|secret|password", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class AgentClassInfo:
-    """What the flow checks need to know of a ``configuration.module`` class."""
-
-    name: str
-    defined_at: str
-    """``path/to/file.py:LINE`` (relative to the project)."""
-    open: bool
-    """A general-purpose agent (MCPOpenAgent): called without exit_if."""
-    task: bool
-    """A task agent (MCPTaskAgent): called with exit_if."""
-
-
 @dataclass
 class Context:
     """What the cross-file checks need to know about the other files."""
@@ -61,8 +38,6 @@ class Context:
     problems: Problems
     endpoints: EndpointsConfig | None = None
     domain: DomainConfig | None = None
-    agent_classes: dict[str, AgentClassInfo | None] = field(default_factory=dict)
-    """Agent name → its ``configuration.module`` class (None when it failed to import)."""
     broken_agents: set[str] = field(default_factory=set)
     """Names of agents whose config.yml has errors (flows calling them are not flagged)."""
     domain_gaps: DomainGaps = field(default_factory=DomainGaps)
@@ -336,25 +311,12 @@ def check_agent(src: SourceFile, cfg: AgentConfig, folder: Path, ctx: Context) -
     if cfg.agent.protocol == "A2A":
         check_a2a_agent(src, cfg, folder, ctx)
         check_literal_secrets(src, ctx.problems)  # configuration.auth secrets
-        if cfg.configuration.module:
-            _check_a2a_module(src, cfg.configuration.module, ctx)
         return None
     a2a_keys = {"agent_card", "auth", "polling", "streaming"}
     if a2a_keys & cfg.configuration.model_fields_set:
         check_react_only(src, cfg, ctx)
     _check_agent_llm(src, cfg, ctx)
     _check_agent_servers(src, cfg, ctx)
-    if cfg.configuration.module:
-        cls = _check_module(src, cfg.configuration.module, ctx)
-        if cls is not None and is_a2a_agent_class(cls):
-            ctx.problems.error(
-                src,
-                ("configuration", "module"),
-                f"'{cfg.configuration.module}' is an A2AAgent: set agent.protocol: A2A"
-                " (and configuration.agent_card), or subclass MCPOpenAgent / MCPTaskAgent",
-            )
-            cls = None
-        ctx.agent_classes[name] = _class_info(cls, ctx.root) if cls is not None else None
     for key in ("timeout", "max_retries", "max_iterations"):
         value = getattr(cfg.configuration, key)
         if value is not None and value <= 0 and not (key == "max_retries" and value == 0):
@@ -430,35 +392,6 @@ def _check_agent_servers(src: SourceFile, cfg: AgentConfig, ctx: Context) -> Non
                 f"include_tools and exclude_tools are mutually exclusive on server"
                 f" '{ref.name}'; keep one of them",
             )
-
-
-def _check_module(src: SourceFile, dotted: str, ctx: Context) -> type | None:
-    try:
-        return load_agent_class(ctx.root, dotted)
-    except AgentModuleError as exc:
-        message = str(exc)
-    except Exception as exc:  # the agent base classes themselves failed to import
-        message = f"cannot check '{dotted}': {type(exc).__name__}: {exc}"
-    ctx.problems.error(src, ("configuration", "module"), message)
-    return None
-
-
-def _class_info(cls: type, root: Path) -> AgentClassInfo:
-    is_open, is_task = agent_kinds(cls)
-    return AgentClassInfo(cls.__name__, defined_at(cls, root), is_open, is_task)
-
-
-def _check_a2a_module(src: SourceFile, dotted: str, ctx: Context) -> None:
-    cls = _check_module(src, dotted, ctx)
-    if cls is None:
-        return
-    if not is_a2a_agent_class(cls):
-        ctx.problems.error(
-            src,
-            ("configuration", "module"),
-            f"'{dotted}' is not an A2AAgent; an A2A agent's class must subclass"
-            " subagents.A2AAgent (override process_input / process_output)",
-        )
 
 
 def _read_template(

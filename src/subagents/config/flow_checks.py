@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from subagents.config.checks import AgentClassInfo, Context, slot_value_problem, suggest
+from subagents.config.checks import Context, slot_value_problem, suggest
 from subagents.config.flow_graph import CallTarget, Flow, FlowGraph, Step
 from subagents.config.models import AgentConfig, DomainConfig, FlowsConfig, SlotConfig
 from subagents.config.source import PathT, SourceFile
@@ -112,25 +112,6 @@ class _References:
                     " exit_if works only with ReAct sub agents (protocol: RASA): remove it",
                 )
             return
-        info = self.ctx.agent_classes.get(name)
-        if info is not None and agent is not None:
-            self.check_agent_kind(name, info, step)
-
-    def check_agent_kind(self, name: str, info: AgentClassInfo, step: Step) -> None:
-        where = f"{info.name} ({info.defined_at})"
-        if step.config.exit_if and not info.task:
-            self.error(
-                (*step.path, "exit_if"),
-                f"agent '{name}' uses {where}, a general-purpose agent (MCPOpenAgent);"
-                " a call with exit_if needs an MCPTaskAgent subclass: subclass MCPTaskAgent"
-                " there, or remove exit_if from this call",
-            )
-        elif not step.config.exit_if and not info.open:
-            self.error(
-                (*step.path, "call"),
-                f"agent '{name}' uses {where}, a task agent (MCPTaskAgent); add exit_if"
-                " conditions to this call or subclass MCPOpenAgent there",
-            )
 
     def check_action(self, name: str, path: PathT) -> None:
         if name.startswith("utter_"):

@@ -64,6 +64,8 @@ class Project:
     """Warnings found while loading (errors raise instead)."""
     files: list[str] = field(default_factory=list)
     """The project files that were read, relative to the root (agents' config.yml aside)."""
+    flow_files: dict[str, str] = field(default_factory=dict)
+    """Flow id → the file that defines it, relative to the root (for line numbers)."""
 
     def summary(self) -> str:
         """What the project holds: ``3 agents, 6 flows, 2 MCP servers, 4 actions``."""
@@ -213,6 +215,7 @@ class _Loader:
             flow_graph=graph,
             secrets=self.secrets,
             files=self.files,
+            flow_files=_flow_files(flow_parts),
         )
 
     def _load_domains(
@@ -422,3 +425,12 @@ def _merge_gaps(a: DomainGaps, b: DomainGaps) -> DomainGaps:
         all_responses=a.all_responses or b.all_responses,
         all_actions=a.all_actions or b.all_actions,
     )
+
+
+def _flow_files(parts: list[tuple[SourceFile, FlowsConfig]]) -> dict[str, str]:
+    """Flow id → the file defining it (the first one, when defined twice)."""
+    files: dict[str, str] = {}
+    for src, part in parts:
+        for flow_id in part.flows:
+            files.setdefault(flow_id, src.rel)
+    return files

@@ -1,9 +1,15 @@
-"""Importing ``configuration.module``: a dotted path to an agent class.
+"""Agent classes named by ``configuration.module``: imported from the project and checked.
 
 The project directory goes first on ``sys.path`` (and stays there, so that the module can
 import its siblings later), then ``package.module.ClassName`` is imported and must subclass
-:class:`~subagents.agents.open_agent.MCPOpenAgent` or
-:class:`~subagents.agents.task_agent.MCPTaskAgent`.
+:class:`~subagents.agents.open_agent.MCPOpenAgent`,
+:class:`~subagents.agents.task_agent.MCPTaskAgent` or :class:`~subagents.agents.a2a.A2AAgent`.
+
+This is the one place where the user's agent code is imported: the config package only
+reads and checks files. :func:`check_agent_classes` reports with file and line what the
+classes imply (a task agent needs ``exit_if`` on every call, an open agent none); both
+``subagents validate`` (:mod:`subagents.agents.validate`) and the agent registry at start
+run it, so the same problems stop a run that ``validate`` shows.
 """
 
 from __future__ import annotations
@@ -16,7 +22,13 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
-from subagents.errors import SubagentsError
+from subagents.agents.open_agent import MCPOpenAgent
+from subagents.agents.task_agent import MCPTaskAgent
+from subagents.config.a2a_checks import is_a2a_agent_class
+from subagents.config.flow_graph import CallTarget
+from subagents.config.loader import LoadedAgent, Project
+from subagents.config.source import Problems, SourceFile, read_yaml
+from subagents.errors import ConfigProblem, SubagentsError
 
 
 class AgentModuleError(SubagentsError, ValueError):
@@ -48,8 +60,6 @@ def load_agent_class(project_root: str | Path, dotted_path: str) -> type:
     if cls is None:
         hint = _class_hint(module, class_name, root)
         raise AgentModuleError(f"module '{module_name}' has no class '{class_name}'{hint}")
-    from subagents.config.a2a_checks import is_a2a_agent_class
-
     if not isinstance(cls, type) or not (any(agent_kinds(cls)) or is_a2a_agent_class(cls)):
         raise AgentModuleError(
             f"'{dotted_path}' ({defined_at(cls, root)}) is not a subclass of MCPOpenAgent,"
@@ -61,20 +71,8 @@ def load_agent_class(project_root: str | Path, dotted_path: str) -> type:
 
 def agent_kinds(cls: type) -> tuple[bool, bool]:
     """Whether an agent class is general-purpose (MCPOpenAgent) and whether it is a task
-    agent (MCPTaskAgent).
-
-    Matched by class name and module along the MRO: config sits below the agents layer
-    and must not import it (tests/test_architecture.py).
-    """
-    return _subclasses(cls, _OPEN_AGENT), _subclasses(cls, _TASK_AGENT)
-
-
-_OPEN_AGENT = ("subagents.agents.open_agent", "MCPOpenAgent")
-_TASK_AGENT = ("subagents.agents.task_agent", "MCPTaskAgent")
-
-
-def _subclasses(cls: type, base: tuple[str, str]) -> bool:
-    return any((c.__module__, c.__name__) == base for c in cls.__mro__)
+    agent (MCPTaskAgent)."""
+    return issubclass(cls, MCPOpenAgent), issubclass(cls, MCPTaskAgent)
 
 
 def defined_at(obj: object, project_root: str | Path | None = None) -> str:
@@ -177,3 +175,103 @@ def check_agent_module(project_root: str | Path, dotted_path: str) -> str | None
     except Exception as exc:  # the agent classes themselves failed to import
         return f"cannot check '{dotted_path}': {type(exc).__name__}: {exc}"
     return None
+
+
+# --------------------------------------------------------------------------- project checks
+
+
+def check_agent_classes(project: Project) -> list[ConfigProblem]:
+    """Import every ``configuration.module`` of the project and report, with file and line,
+    a class that cannot be used and a flow call that does not fit its class."""
+    problems = Problems()
+    classes: dict[str, type] = {}
+    for name, loaded in project.agents.items():
+        if loaded.config.configuration.module:
+            cls = _checked_class(project.root, loaded, problems)
+            if cls is not None:
+                classes[name] = cls
+    if classes:
+        _check_calls(project, classes, problems)
+    return sorted(problems.items, key=lambda p: (p.file, p.line or 0))
+
+
+def _source(path: Path, rel: str) -> SourceFile:
+    """``path`` with its line numbers (the static pass already reported its problems)."""
+    src = SourceFile(path, rel)
+    fresh = read_yaml(path, rel, Problems(), env={}) if path.is_file() else None
+    if fresh is not None:
+        src.lines, src.data = fresh.lines, fresh.data
+    return src
+
+
+def _checked_class(root: Path, loaded: LoadedAgent, problems: Problems) -> type | None:
+    dotted = loaded.config.configuration.module or ""
+    src = _source(loaded.file, relative_to_root(loaded.file, root))
+    where = ("configuration", "module")
+    try:
+        cls = load_agent_class(root, dotted)
+    except AgentModuleError as exc:
+        problems.error(src, where, str(exc))
+        return None
+    remote = loaded.config.agent.protocol == "A2A"
+    if remote and not is_a2a_agent_class(cls):
+        problems.error(
+            src,
+            where,
+            f"'{dotted}' is not an A2AAgent; an A2A agent's class must subclass"
+            " subagents.A2AAgent (override process_input / process_output)",
+        )
+        return None
+    if not remote and is_a2a_agent_class(cls):
+        problems.error(
+            src,
+            where,
+            f"'{dotted}' is an A2AAgent: set agent.protocol: A2A"
+            " (and configuration.agent_card), or subclass MCPOpenAgent / MCPTaskAgent",
+        )
+        return None
+    return None if remote else cls
+
+
+def _check_calls(project: Project, classes: dict[str, type], problems: Problems) -> None:
+    """Each flow step calling an agent with a custom class: exit_if fits the class."""
+    sources: dict[str, SourceFile] = {}
+    for flow_id, flow in project.flow_graph.flows.items():
+        rel = project.flow_files.get(flow_id, "flows.yml")
+        for step in flow.steps.values():
+            if step.call_target is not CallTarget.AGENT:
+                continue  # a flow id wins over an agent (a call of a flow)
+            cls = classes.get(step.config.call or "")
+            if cls is None:
+                continue
+            src = sources.get(rel) or sources.setdefault(rel, _source(project.root / rel, rel))
+            call = step.config.call or ""
+            problem = _call_problem(call, cls, bool(step.config.exit_if), project.root)
+            if problem is not None:
+                field, message = problem
+                problems.error(src, (*step.path, field), message)
+
+
+def _call_problem(name: str, cls: type, with_exit_if: bool, root: Path) -> tuple[str, str] | None:
+    is_open, is_task = agent_kinds(cls)
+    where = f"{cls.__name__} ({defined_at(cls, root)})"
+    if with_exit_if and not is_task:
+        return "exit_if", (
+            f"agent '{name}' uses {where}, a general-purpose agent (MCPOpenAgent);"
+            " a call with exit_if needs an MCPTaskAgent subclass: subclass MCPTaskAgent"
+            " there, or remove exit_if from this call"
+        )
+    if not with_exit_if and not is_open:
+        return "call", (
+            f"agent '{name}' uses {where}, a task agent (MCPTaskAgent); add exit_if"
+            " conditions to this call or subclass MCPOpenAgent there"
+        )
+    return None
+
+
+def relative_to_root(path: str | Path, root: str | Path) -> str:
+    """``path`` relative to the project root when it is inside it (for messages)."""
+    try:
+        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return str(path)
