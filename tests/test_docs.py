@@ -33,6 +33,7 @@ from ruamel.yaml import YAML
 from subagents.channels.script import load_conversation_script
 from subagents.cli import app
 from subagents.conditions import parse_condition
+from subagents.config.loader import load_project
 from subagents.config.models import (
     AgentConfig,
     DomainConfig,
@@ -42,6 +43,7 @@ from subagents.config.models import (
 )
 from subagents.config.source import Problems, read_yaml, validate_model
 from subagents.dialogue.flows import compile_flow
+from subagents.testing.cases import check_against_project, load_test_file
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -133,7 +135,13 @@ def test_yaml_examples_load(block: Block, tmp_path: Path) -> None:
         return
     assert isinstance(data, dict), f"{block}: a YAML example must be a mapping or a list"
     keys = set(data)
-    if "scenario" in keys:
+    if "test_cases" in keys:
+        # A conversation test file (`subagents test`), checked against the example project.
+        file = tmp_path / "tests.yml"
+        file.write_text(block.text, encoding="utf-8")
+        problems = check_against_project(load_test_file(file), load_project(REPO))
+        assert not problems, [str(p) for p in problems]
+    elif "scenario" in keys:
         # What `subagents shell --scripted FILE` reads (a scenario, maybe with user turns).
         file = tmp_path / "scenario.yml"
         file.write_text(block.text, encoding="utf-8")

@@ -815,6 +815,43 @@ def agent(
 # --------------------------------------------------------------------------- validate
 
 
+@app.command("test")
+def test_command(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Test files or directories (default: the project's tests/)."),
+    ] = None,
+    project: ProjectOpt = Path("."),
+    keyword: Annotated[
+        str | None,
+        typer.Option("-k", help="Only cases whose file::name matches (and, or, not)."),
+    ] = None,
+    junit_xml: Annotated[
+        Path | None, typer.Option("--junit-xml", help="Also write a JUnit XML report here.")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Cases run at once.")] = 4,
+    replay: Annotated[
+        bool,
+        typer.Option(help="Offline: no model and no MCP server; stubs and cassettes answer."),
+    ] = False,
+    log_level: Annotated[LogLevel, _log_level_option()] = LogLevel.error,
+) -> None:
+    """Run conversation tests (YAML `test_cases:`); exit 1 on failures, 2 on bad files."""
+    from subagents.testing.command import TestOptions, run_test_command
+
+    root = _check_project(project)
+    _setup_logging(log_level)
+    options = TestOptions(
+        root=root,
+        paths=[p if p.is_absolute() else Path.cwd() / p for p in paths or []],
+        keyword=keyword,
+        junit_xml=junit_xml,
+        workers=workers,
+        replay=replay,
+    )
+    raise typer.Exit(run_test_command(options, out, err))
+
+
 @app.command()
 def validate(
     project: ProjectOpt = Path("."),

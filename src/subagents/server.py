@@ -41,7 +41,7 @@ from subagents.channels.limits import RequestLimits
 from subagents.channels.rest import RestChannel
 
 if TYPE_CHECKING:
-    from subagents.dialogue.assistant import Assistant
+    from subagents.dialogue.assistant import Assistant, AssistantHooks
     from subagents.llm.scripted import ScriptPlayer
 
 __all__ = ["create_app", "create_project_app", "open_assistant"]
@@ -319,13 +319,15 @@ async def open_assistant(
     *,
     llm_url: str | None = None,
     scenario: str | Path | None = None,
+    hooks: AssistantHooks | None = None,
 ) -> AsyncIterator[tuple[Assistant, ScriptPlayer | None]]:
     """Load the project's assistant; yield ``(assistant, scripted_player_or_None)``.
 
     With ``scenario`` every model group is a :class:`~subagents.llm.scripted.ScriptedLLM`
     playing the scenario's model replies (user turns are skipped), one position per
     conversation; the :class:`~subagents.llm.scripted.ScriptPlayer` records what it
-    served. The assistant (MCP connections, stdio servers, store) is closed on exit.
+    served. ``hooks`` wrap the model clients, MCP toolsets and actions (``--record``).
+    The assistant (MCP connections, stdio servers, store) is closed on exit.
     """
     from subagents.dialogue.assistant import Assistant
 
@@ -340,7 +342,7 @@ async def open_assistant(
             player = ScriptPlayer(script.model_steps)
             llm_factory = scripted_clients(player, source=str(script.path))
         assistant = await Assistant.load(
-            Path(project_root), llm_url=llm_url, llm_factory=llm_factory
+            Path(project_root), llm_url=llm_url, llm_factory=llm_factory, hooks=hooks
         )
         stack.push_async_callback(assistant.aclose)
         yield assistant, player

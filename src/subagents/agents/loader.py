@@ -13,9 +13,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from subagents.agents.base import ReActAgent
 from subagents.agents.classes import (
@@ -36,9 +36,28 @@ if TYPE_CHECKING:
     from subagents.config.loader import LoadedAgent, Project
     from subagents.config.models import MCPServerConfig
     from subagents.llm.factory import LLMFactory
-    from subagents.mcp import MCPManager
 
 logger = logging.getLogger("subagents.agents.loader")
+
+ToolsetWrapper = Callable[[str, Toolset], Toolset]
+"""Wraps the toolset of one MCP server (given the server's name), e.g. to record calls."""
+
+
+class MCPToolsets(Protocol):
+    """What the registry needs of an MCP manager (:class:`~subagents.mcp.MCPManager`, or
+    a stand-in such as a recorded cassette's tools when replaying a test)."""
+
+    async def start(self, names: Iterable[str] | None = None) -> None:
+        """Connect the named servers and list their tools."""
+
+    def toolset(self, name: str) -> Toolset:
+        """The toolset of server ``name``."""
+
+    def states(self) -> dict[str, str]:
+        """Each server's connection state."""
+
+    async def aclose(self) -> None:
+        """Close the connections."""
 
 
 class AgentRegistry:
@@ -54,12 +73,14 @@ class AgentRegistry:
         self,
         project: Project,
         *,
-        mcp: MCPManager | None = None,
+        mcp: MCPToolsets | None = None,
         llm_factory: LLMFactory | None = None,
+        wrap_toolset: ToolsetWrapper | None = None,
     ) -> None:
         self.project = project
         self._llm_factory = llm_factory
-        self._mcp = mcp
+        self._wrap_toolset = wrap_toolset
+        self._mcp: MCPToolsets | None = mcp
         self._owns_mcp = mcp is None
         self._llms: dict[str, LLMClient] = {}
         self._classes: dict[str, type[ReActAgent] | None] = {}
@@ -303,7 +324,9 @@ class AgentRegistry:
             )
         toolsets: list[Toolset] = [
             FilteredToolset(
-                self._mcp.toolset(ref.name), include=ref.include_tools, exclude=ref.exclude_tools
+                self._server_toolset(ref.name),
+                include=ref.include_tools,
+                exclude=ref.exclude_tools,
             )
             for ref in refs
         ]
@@ -311,6 +334,11 @@ class AgentRegistry:
             # A server may echo a secret it was given (env, header): never pass it on.
             toolsets = [RedactingToolset(t, self.project.secrets) for t in toolsets]
         return toolsets
+
+    def _server_toolset(self, name: str) -> Toolset:
+        assert self._mcp is not None  # checked by the caller
+        toolset = self._mcp.toolset(name)
+        return self._wrap_toolset(name, toolset) if self._wrap_toolset else toolset
 
     async def _warn_unknown_filter_names(self) -> None:
         """Warn about ``include_tools`` / ``exclude_tools`` names a server does not offer."""
@@ -379,8 +407,9 @@ def _with_agent_retries(project: Project) -> list[MCPServerConfig]:
 def load_agents(
     project_root: str | Path | Project,
     *,
-    mcp: MCPManager | None = None,
+    mcp: MCPToolsets | None = None,
     llm_factory: LLMFactory | None = None,
+    wrap_toolset: ToolsetWrapper | None = None,
 ) -> AgentRegistry:
     """The project's agents as a registry; ``async with`` (or ``await``) starts it.
 
@@ -389,7 +418,8 @@ def load_agents(
     model). Pass ``mcp`` to share an :class:`~subagents.mcp.MCPManager`; the registry then
     starts the servers its agents need but does not close the manager. ``llm_factory``
     builds each model group's client instead of ``create_llm_client`` (e.g. the in-process
-    scripted model).
+    scripted model). ``wrap_toolset(server_name, toolset)`` wraps each MCP server's
+    toolset an agent gets (below the include/exclude filter), e.g. to record or stub calls.
     """
     if isinstance(project_root, str | Path):
         from subagents.config.loader import load_project
@@ -397,4 +427,4 @@ def load_agents(
         project = load_project(project_root)
     else:
         project = project_root
-    return AgentRegistry(project, mcp=mcp, llm_factory=llm_factory)
+    return AgentRegistry(project, mcp=mcp, llm_factory=llm_factory, wrap_toolset=wrap_toolset)

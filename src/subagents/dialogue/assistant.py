@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,8 @@ from subagents.stores.base import TrackerStore
 from subagents.stores.broker import EventBroker
 
 if TYPE_CHECKING:
+    from subagents.actions.executors.base import ActionExecutor
+    from subagents.agents.loader import MCPToolsets, ToolsetWrapper
     from subagents.llm.factory import LLMFactory
 
 logger = logging.getLogger("subagents.dialogue.assistant")
@@ -45,6 +48,26 @@ PROGRESS_INTERVAL = 10.0
 """Seconds between ``still_working`` progress events of a long turn."""
 
 Callback = Callable[[dict[str, Any]], Awaitable[None]]
+TurnObserver = Callable[[str, str, list[dict[str, Any]]], Awaitable[None]]
+"""Called after each saved turn with the conversation id, the user's text and the turn's
+events as stored (secrets redacted)."""
+
+
+@dataclass
+class AssistantHooks:
+    """Seams to watch or stand in for the outside world of an assistant (recording and
+    replaying conversations, conversation tests); every field is optional.
+
+    ``llm`` wraps the factory that builds each model group's client; ``mcp`` stands in
+    for the MCP manager (the caller closes it); ``toolset`` wraps each MCP server's
+    toolset; ``executor`` wraps the custom-action executor; ``on_turn`` observes turns.
+    """
+
+    llm: Callable[[LLMFactory], LLMFactory] | None = None
+    mcp: MCPToolsets | None = None
+    toolset: ToolsetWrapper | None = None
+    executor: Callable[[ActionExecutor], ActionExecutor] | None = None
+    on_turn: TurnObserver | None = None
 
 
 class Assistant:
@@ -91,6 +114,8 @@ class Assistant:
         self.turn_timeout: float | None = TURN_TIMEOUT
         """Whole-turn budget in seconds (None: unbounded); past it the user is answered."""
         self.progress_interval: float = PROGRESS_INTERVAL
+        self.on_turn: TurnObserver | None = None
+        """Awaited after each saved turn (see :class:`AssistantHooks`)."""
 
     # ------------------------------------------------------------------ loading
 
@@ -103,6 +128,7 @@ class Assistant:
         llm_factory: LLMFactory | None = None,
         tracker_store: TrackerStore | None = None,
         seed: int | None = None,
+        hooks: AssistantHooks | None = None,
     ) -> Assistant:
         """Load the project in ``project_root`` and connect everything it needs.
 
@@ -111,7 +137,8 @@ class Assistant:
         ``llm_url`` points every model group at an OpenAI-compatible base url (the
         offline scripted model over HTTP); ``llm_factory`` builds every model group's
         client instead (e.g. the in-process scripted model). ``seed`` makes the choice
-        among response variations reproducible. Every agent a flow calls is built and
+        among response variations reproducible. ``hooks`` (:class:`AssistantHooks`) wrap
+        the model clients, MCP toolsets and action executor. Every agent a flow calls is built and
         its tools listed here, so a tool-name clash is a load error naming the flow step. Raises
         :class:`~subagents.errors.ConfigErrors` for a bad project and
         :class:`~subagents.errors.MCPServerUnavailable` for an unreachable MCP server.
@@ -120,6 +147,11 @@ class Assistant:
         from subagents.stores import create_tracker_store
 
         root, project = _read_project(project_root, llm_url, offline=llm_factory is not None)
+        hooks = hooks or AssistantHooks()
+        if hooks.llm is not None:
+            from subagents.llm import create_llm_client
+
+            llm_factory = hooks.llm(llm_factory or create_llm_client)
         domain = Domain(project.domain, seed=seed)
         flows = project.flow_graph.flows  # compiled (and checked) once, by load_project
         closers: list[Callable[[], Awaitable[None]]] = []
@@ -127,11 +159,13 @@ class Assistant:
             router_llm = _router_llm(project.endpoints, llm_factory) if flows else None
             if router_llm is not None:
                 closers.append(router_llm.aclose)
-            agents = await _open_agents(root, project, closers, llm_factory)
+            agents = await _open_agents(root, project, closers, llm_factory, hooks)
             if agents is not None:
                 await prepare_called_agents(agents, project.flow_graph, root)
             executor = create_executor(project.endpoints.action_endpoint, root)
             closers.append(executor.aclose)
+            if hooks.executor is not None:
+                executor = hooks.executor(executor)
             store = tracker_store or create_tracker_store(project.endpoints.tracker_store, root)
             closers.append(store.aclose)
             lock_store, broker = await _open_stores(store, project.endpoints, closers)
@@ -142,7 +176,7 @@ class Assistant:
             "assistant.loaded",
             extra={"project": str(root), "flows": len(flows), "agents": len(project.agents)},
         )
-        return cls(
+        assistant = cls(
             domain=domain,
             flows=flows,
             store=store,
@@ -154,6 +188,8 @@ class Assistant:
             lock_store=lock_store,
             event_broker=broker,
         )
+        assistant.on_turn = hooks.on_turn
+        return assistant
 
     # ------------------------------------------------------------------ messages
 
@@ -240,6 +276,8 @@ class Assistant:
             events = await self._save(conversation_id, state, turn)
             if self.broker is not None:  # under the lock: commit order across replicas
                 await self.broker.publish(conversation_id, events)
+            if self.on_turn is not None:
+                await self.on_turn(conversation_id, text, events)
         return turn
 
     async def _refuse(
@@ -418,6 +456,7 @@ async def _open_agents(
     project: Any,
     closers: list[Callable[[], Awaitable[None]]],
     llm_factory: LLMFactory | None,
+    hooks: AssistantHooks,
 ) -> Any:
     """Open the agents registry (connects the MCP servers the agents use, eagerly)."""
     if not project.agents:
@@ -425,7 +464,9 @@ async def _open_agents(
     from subagents.agents.loader import load_agents
 
     # The loaded project carries endpoints already pointed at llm_url.
-    registry = await load_agents(project, llm_factory=llm_factory)
+    registry = await load_agents(
+        project, llm_factory=llm_factory, mcp=hooks.mcp, wrap_toolset=hooks.toolset
+    )
     closers.append(registry.aclose)
     return registry
 

@@ -1,0 +1,193 @@
+"""`subagents test`: YAML conversation tests run in-process, with stubbed model and actions."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from conversation_support import run_test, write_project
+
+PASSING = """
+fixtures:
+  known: {name: Ann}
+test_cases:
+  - test_case: hello by payload
+    fixtures: [known]
+    steps:
+      - user: /hello
+      - flow_started: hello
+      - bot: "Hello Ann!"
+      - flow_completed: hello
+  - test_case: routed by the model
+    steps:
+      - user: "when do you open?"
+        llm:
+          - tool_calls: [{name: start_flow, arguments: {flow: hours}}]
+      - bot: {matches: "open at \\\\d"}
+      - user: /hours
+      - utter: utter_hours
+  - test_case: agent asks, then fills the slot
+    steps:
+      - user: "sign me up"
+        llm:
+          - tool_calls: [{name: start_flow, arguments: {flow: signup}}]
+          - text: "What is your name?"
+      - agent_called: {name: namer, status: input_required}
+      - bot: "What is your name?"
+      - slot_was_not_set: [name]
+      - user: "Bo"
+        llm:
+          - tool_calls: [{name: set_slot_name, arguments: {slot_value: Bo}}]
+      - tool_called: {name: set_slot_name, arguments: {slot_value: Bo}}
+      - slot_was_set: {name: Bo}
+      - agent_called: {name: namer, status: completed}
+      - bot: "Hello Bo!"
+  - test_case: action runs for real
+    steps:
+      - user: /count
+      - action_executed: action_count
+      - slot_was_set: {visits: 1}
+      - bot: "Visit number 1."
+      - user: /count
+      - bot: "Visit number 2."
+  - test_case: action stubbed
+    steps:
+      - user: /count
+        actions:
+          action_count:
+            events: [{event: slot, name: visits, value: 41}]
+            responses: [{text: "stubbed count"}]
+      - slot_was_set: {visits: 41}
+      - bot: "stubbed count"
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return write_project(tmp_path / "proj")
+
+
+def test_passing_cases_exit_0_with_a_line_per_case_summary_and_coverage(project: Path) -> None:
+    (project / "tests" / "chat.yml").write_text(PASSING, encoding="utf-8")
+    code, output = run_test(project, "--workers", "2", "--junit-xml", str(project / "j.xml"))
+    assert code == 0, output
+    for name in ("hello by payload", "routed by the model", "action stubbed"):
+        assert f"PASSED tests/chat.yml::{name}" in output
+    assert "5 passed" in output
+    # Coverage: every flow was started; the agent ran; the one action ran.
+    assert "flows" in output and "4/4" in output
+    assert "agents" in output and "1/1" in output
+    suite = ET.parse(project / "j.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("tests") == "5" and suite.get("failures") == "0"
+
+
+def test_a_mismatch_reports_case_step_expected_actual_and_transcript(project: Path) -> None:
+    (project / "tests" / "chat.yml").write_text(
+        """
+test_cases:
+  - test_case: wrong greeting
+    steps:
+      - user: /hours
+      - bot: "We open at 10."
+""",
+        encoding="utf-8",
+    )
+    code, output = run_test(project, "--junit-xml", str(project / "j.xml"))
+    assert code == 1, output
+    assert "FAILED tests/chat.yml::wrong greeting" in output
+    assert "step test_cases[0].steps[1].bot (line 6)" in output
+    assert 'expected: a bot message equal to "We open at 10."' in output
+    assert 'actual:   bot said 1 message(s): "We open at 9."' in output
+    assert "user: /hours" in output and "bot: We open at 9." in output
+    failure = ET.parse(project / "j.xml").getroot().find("testsuite/testcase/failure")
+    assert failure is not None and "We open at 10." in (failure.text or "")
+
+
+def test_unused_and_missing_model_replies_fail_the_turn(project: Path) -> None:
+    (project / "tests" / "chat.yml").write_text(
+        """
+test_cases:
+  - test_case: too many replies
+    steps:
+      - user: /hours
+        llm: ["never asked"]
+  - test_case: too few replies
+    steps:
+      - user: "sign me up"
+        llm:
+          - tool_calls: [{name: start_flow, arguments: {flow: signup}}]
+""",
+        encoding="utf-8",
+    )
+    code, output = run_test(project)
+    assert code == 1, output
+    assert "1 reply(ies) the model was never asked for" in output
+    assert "FAILED tests/chat.yml::too few replies" in output
+    assert "the model was asked for reply #2 of this turn but its `llm:` stub has only 1" in output
+    assert "set_slot_name" in output
+
+
+def test_offline_run_fails_a_turn_nothing_answers_without_calling_the_model(
+    project: Path,
+) -> None:
+    (project / "tests" / "chat.yml").write_text(
+        "test_cases:\n  - test_case: unstubbed\n    steps:\n      - user: hi\n",
+        encoding="utf-8",
+    )
+    code, output = run_test(project, "--replay")
+    assert code == 1, output
+    assert "no `llm:` stub or cassette answers (offline run: --replay)" in output
+
+
+def test_k_selects_cases(project: Path) -> None:
+    (project / "tests" / "chat.yml").write_text(PASSING, encoding="utf-8")
+    code, output = run_test(project, "-k", "action and not stubbed")
+    assert code == 0, output
+    assert "1 passed" in output and "action runs for real" in output
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("test_cases:\n  - test_case: a\n    steps:\n      - bott: hi\n", 4, "did you mean 'bot'"),
+        (
+            "test_cases:\n  - test_case: a\n    steps:\n      - user: hi\n"
+            "      - flow_started: nope\n",
+            5,
+            "unknown flow 'nope'",
+        ),
+        (
+            "test_cases:\n  - test_case: a\n    steps:\n      - user: hi\n"
+            "        llm: [{txt: hi}]\n",
+            5,
+            "did you mean 'text'",
+        ),
+        ("test_cases:\n  - test_case: a\n    steps:\n      - bot: hi\n", 4, "follow a `user:`"),
+        (
+            "test_cases:\n  - test_case: a\n    fixtures: [vip]\n    steps:\n      - user: hi\n",
+            3,
+            "unknown fixture",
+        ),
+        (
+            "test_cases:\n  - test_case: a\n    steps:\n      - user: hi\n"
+            "      - slot_was_set: {nmae: x}\n",
+            5,
+            "did you mean 'name'",
+        ),
+    ],
+)
+def test_invalid_files_exit_2_with_file_line_errors(
+    project: Path, text: str, line: int, message: str
+) -> None:
+    (project / "tests" / "bad.yml").write_text(text, encoding="utf-8")
+    code, output = run_test(project)
+    assert code == 2, output
+    assert f"tests/bad.yml:{line}: " in output and message in output, output
+    assert "nothing ran" in output
+
+
+def test_yaml_files_without_test_cases_are_not_read(project: Path) -> None:
+    (project / "tests" / "data.yml").write_text("just: [data, {not: tests}]\n", encoding="utf-8")
+    code, output = run_test(project)
+    assert code == 0 and "no test cases selected" in output
