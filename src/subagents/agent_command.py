@@ -71,7 +71,11 @@ def _print(output: AgentOutput, as_json: bool, streamed: bool) -> None:
         arguments = json.dumps(result["arguments"], ensure_ascii=False)
         print(f"  [tool {flag}] {result['name']}({arguments}) -> {result['result'][:200]}")
     for event in output.events:
-        print(f"  [slot] {event['name']} = {json.dumps(event['value'], ensure_ascii=False)}")
+        if event.get("event") == "slot":
+            value = json.dumps(event["value"], ensure_ascii=False)
+            print(f"  [slot] {event['name']} = {value}")
+        elif event.get("event") == "tool_progress":
+            print(f"  [progress] {event['name']}: {event['text']}")
     if output.response_message and not streamed:
         print(f"agent: {output.response_message}")
     if output.error_message:

@@ -16,6 +16,7 @@ from subagents.config.models import MCPServerConfig
 
 SERVERS = Path(__file__).resolve().parents[1] / "servers"
 TOOLBOX = SERVERS / "toolbox_server.py"
+INTERACTIVE = SERVERS / "interactive_server.py"
 
 
 def stdio_config(name: str = "toolbox", **fields: Any) -> MCPServerConfig:
@@ -60,8 +61,10 @@ class HttpServerProcess:
         legacy_only: bool = False,
         port: int = 0,
         extra_args: tuple[str, ...] = (),
+        script: Path = TOOLBOX,
     ) -> None:
         self.kind = kind
+        self.script = script
         self.record = record
         self.legacy_only = legacy_only
         self.port = port
@@ -78,7 +81,7 @@ class HttpServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> HttpServerProcess:
-        args = [sys.executable, str(TOOLBOX), self.kind, "--port", str(self.port)]
+        args = [sys.executable, str(self.script), self.kind, "--port", str(self.port)]
         if self.record is not None:
             args += ["--record", str(self.record)]
         if self.legacy_only:

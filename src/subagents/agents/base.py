@@ -32,6 +32,7 @@ from subagents.agents.loop import (
     Fail,
     Run,
     StepResult,
+    progress_hook,
     run_loop,
 )
 from subagents.agents.prompt import compile_template, default_template, render_prompt
@@ -269,6 +270,7 @@ class ReActAgent:
             on_text=on_text,
             on_event=on_event,
         )
+        context.on_progress = progress_hook(run)
         variables = {
             "description": self.description,
             "conversation_history": input.conversation_history,

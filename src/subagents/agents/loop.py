@@ -18,7 +18,8 @@ exceptions: toolsets convert theirs into the error tree.
 Progress: ``on_event`` (optional) is awaited with ``{"event": "tool_started", "name",
 "agent"}`` (plus ``"builtin": True`` for task_completed / set_slot_*) before and
 ``{"event": "tool_finished", "name", "agent", "is_error"}`` after every executed call
-(never arguments or results). Without it the hot path only pays one
+(never arguments or results), and with ``tool_progress`` events while a tool reports
+progress (:func:`progress_hook`). Without it the hot path only pays one
 ``is None`` check per call.
 """
 
@@ -43,6 +44,7 @@ from subagents.errors import (
 )
 from subagents.llm.base import LLMClient, LLMResponse, TextCallback, ToolCall
 from subagents.tools.base import ControlResult, ToolContext
+from subagents.tools.interaction import ProgressHook, ToolProgress
 from subagents.tools.schema import validation_error
 
 if TYPE_CHECKING:
@@ -315,6 +317,38 @@ async def execute_call(toolbox: Toolbox, run: Run, call: ToolCall) -> CallRecord
         raise
     await _notify(run, _finished(run, name, record.is_error))
     return record
+
+
+MAX_PROGRESS_EVENTS = 50
+"""``tool_progress`` events a run keeps for the tracker (all of them go to ``on_event``)."""
+
+
+def progress_hook(run: Run) -> ProgressHook:
+    """The run's receiver of tool progress: a ``tool_progress`` event to ``on_event``
+    (``{"event", "name", "agent", "server", "progress", "total", "message", "percent",
+    "text"}``), and the first :data:`MAX_PROGRESS_EVENTS` also to the tracker."""
+    kept = 0
+
+    async def on_progress(report: ToolProgress) -> None:
+        nonlocal kept
+        event: dict[str, Any] = {
+            "event": "tool_progress",
+            "name": report.tool,
+            "agent": run.agent,
+            "server": report.source,
+            "progress": report.progress,
+            "total": report.total,
+            "message": report.message,
+            "percent": report.percent,
+            "text": report.describe(),
+        }
+        if kept < MAX_PROGRESS_EVENTS:
+            kept += 1
+            run.events.append(event)
+        if run.on_event is not None:
+            await _notify(run, event)
+
+    return on_progress
 
 
 def _finished(run: Run, name: str, is_error: bool) -> dict[str, Any]:

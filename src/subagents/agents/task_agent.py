@@ -88,6 +88,8 @@ class MCPTaskAgent(ReActAgent):
             return Continue()
         slot, value = result.slot, result.value
         run.slots[slot] = value
-        run.events = [e for e in run.events if e.get("name") != slot]
+        run.events = [
+            e for e in run.events if not (e.get("event") == "slot" and e.get("name") == slot)
+        ]
         run.events.append({"event": "slot", "name": slot, "value": value})
         return Complete(None) if self.exit_conditions_met(run.slots) else Continue()

@@ -5,7 +5,10 @@ Reply: the bot messages of the turn, ``[{"recipient_id": id, "text": ...}, ...]`
 
 With ``?stream=true`` the reply is newline-delimited JSON (``application/x-ndjson``): one
 message per line, written the moment the assistant produces it. A line carrying a piece of
-a streamed message has ``"chunk": true``; whole messages carry no such key.
+a streamed message has ``"chunk": true``; whole messages carry no such key. Progress lines
+carry an ``"event"`` key: ``still_working`` during a long turn, ``tool_progress`` when a
+tool reports progress (``{"event": "tool_progress", "name", "agent", "server",
+"progress", "total", "message", "percent", "text"}``).
 
 A bad request (not JSON, missing or mistyped fields) gets HTTP 400 with
 ``{"error": "...", "field": "..."}``. A problem inside a conversation is never a 5xx: the
@@ -40,6 +43,7 @@ logger = logging.getLogger("subagents.channels.rest")
 INTERNAL_ERROR_TEXT = "Sorry, something went wrong. Please try again."
 NDJSON = "application/x-ndjson"
 _DONE = object()
+_STREAMED_EVENTS = frozenset({"still_working", "tool_progress"})
 _DEFAULT_LIMITS = RequestLimits()
 
 
@@ -249,7 +253,9 @@ class RestChannel:
             queue.put_nowait(message)
 
         async def on_progress(event: dict[str, Any]) -> None:
-            if event.get("event") == "still_working":  # keeps the client (and proxies) informed
+            # still_working keeps the client (and proxies) informed; tool_progress is what
+            # a tool reported ("40% indexing files").
+            if event.get("event") in _STREAMED_EVENTS:
                 queue.put_nowait({"recipient_id": msg.sender, **event})
 
         async def turn() -> None:

@@ -1,7 +1,8 @@
 """The interactive shell channel: chat with the assistant in a terminal.
 
 Bot text is printed as it streams in; a dim ``… <agent> is working`` or ``… running
-<action>`` line shows when an agent or a custom action starts. Ctrl-D or ``/exit`` quits;
+<action>`` line shows when an agent or a custom action starts, and ``… 40% indexing files``
+when a tool reports progress. Ctrl-D or ``/exit`` quits;
 ``/restart`` starts the conversation afresh (handled by the assistant). Given a list of
 user turns (a conversation script) the shell plays them instead of reading the keyboard
 and prints a transcript.
@@ -55,6 +56,11 @@ class ShellPrinter:
         if event.get("event") == "still_working":
             self._end_stream()
             self.console.print(f"[dim]  … still working ({event.get('elapsed', '?')} s)[/]")
+            return
+        if event.get("event") == "tool_progress":
+            self._end_stream()
+            text = escape(str(event.get("text", "")))
+            self.console.print(f"[dim]  … {text}[/]")
             return
         if event.get("event") != "tool_started" or event.get("builtin"):
             return  # built-in control tools (task_completed, set_slot_*) are not "work"

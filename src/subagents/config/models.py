@@ -123,9 +123,12 @@ class MCPServerConfig(_Model):
     oauth: OAuthConfig | None = None
     # behaviour
     timeout: float = 30.0
-    """Seconds one tool call may take."""
+    """Seconds one tool call may take (the server's silence, see ``progress_resets_timeout``)."""
     connect_timeout: float = 30.0
     max_retries: int = 3
+    progress_resets_timeout: bool = True
+    """A ``notifications/progress`` of a call restarts its ``timeout``: a tool that reports
+    progress is alive (the agent's ``configuration.timeout`` still bounds the run)."""
 
 
 class ActionEndpointConfig(_Model):

@@ -45,6 +45,7 @@ import mcp_types as types
 from mcp import Client
 from mcp.client import InputRequiredRoundsExceededError
 from mcp.client.session import ClientRequestContext, IncomingMessage
+from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
@@ -59,9 +60,11 @@ from subagents.errors import (
     ToolTimeoutError,
 )
 from subagents.tools.base import ToolContext, ToolOutcome, Toolset, ToolSpec
+from subagents.tools.interaction import ToolProgress
 
 from ._sdk import WatchedTransport, as_transport
 from .auth import AuthMonitor, Authorizer, ClientCredentialsAuth, GuardedAuth, build_oauth
+from .calls import CallClock
 from .results import result_to_outcome
 from .tokens import MemoryTokenStore, TokenStore
 from .transports import (
@@ -186,7 +189,7 @@ class MCPServerConnection(Toolset):
         if client is None or not self._usable(client):
             client = await self.connect()
         try:
-            return await self._call_once(client, name, arguments)
+            return await self._call_once(client, name, arguments, context)
         except _Dead as dead:
             self._retire(client)
             if dead.delivered and not self.is_idempotent(name):
@@ -198,7 +201,7 @@ class MCPServerConnection(Toolset):
             logger.info("mcp.call_retry", extra={"server": self.name, "tool": name})
         client = await self.connect()
         try:
-            return await self._call_once(client, name, arguments)
+            return await self._call_once(client, name, arguments, context)
         except _Dead as dead:
             self._retire(client)
             raise MCPTransportError(
@@ -212,11 +215,23 @@ class MCPServerConnection(Toolset):
 
     # ------------------------------------------------------------------ calls
 
-    async def _call_once(self, client: Client, name: str, arguments: dict[str, Any]) -> ToolOutcome:
-        timeout = self.config.timeout
+    async def _call_once(
+        self,
+        client: Client,
+        name: str,
+        arguments: dict[str, Any],
+        context: ToolContext | None = None,
+    ) -> ToolOutcome:
         refused = self.monitor.refused if self.monitor else 0
+        clock = CallClock(self.config.timeout)
+        on_progress = self._progress_callback(name, clock, context)
         try:
-            result = await client.call_tool(name, arguments, read_timeout_seconds=timeout)
+            async with clock:
+                result = await client.call_tool(name, arguments, progress_callback=on_progress)
+        except TimeoutError:
+            if not clock.expired:
+                raise  # something inside timed out on its own: not this call's clock
+            raise ToolTimeoutError(name, self._timeout_text(name)) from None
         except MCPError as exc:
             raise self._classify(name, exc, refused) from None
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError) as exc:
@@ -231,6 +246,26 @@ class MCPServerConnection(Toolset):
             ) from None
         return result_to_outcome(result)
 
+    def _timeout_text(self, name: str) -> str:
+        silent = " without reporting progress" if self.config.progress_resets_timeout else ""
+        return f"Tool '{name}' did not answer within {self.config.timeout:g} seconds{silent}."
+
+    def _progress_callback(
+        self, name: str, clock: CallClock, context: ToolContext | None
+    ) -> ProgressFnT:
+        """The call's progress callback: it always exists, so every call carries a
+        progress token; it restarts the clock (if configured) and reports to the run."""
+        hook = context.on_progress if context is not None else None
+        resets = self.config.progress_resets_timeout
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            if resets:
+                clock.restart()
+            if hook is not None:
+                await hook(ToolProgress(name, self.name, progress, total, message))
+
+        return on_progress
+
     def _refused_since(self, before: int) -> bool:
         """True when a connection to the server was refused since ``before`` (a count)."""
         return self.monitor is not None and self.monitor.refused > before
@@ -238,9 +273,7 @@ class MCPServerConnection(Toolset):
     def _classify(self, name: str, exc: MCPError, refused: int = 0) -> Exception:
         code, message = exc.error.code, exc.error.message
         if code == types.REQUEST_TIMEOUT:
-            return ToolTimeoutError(
-                name, f"Tool '{name}' did not answer within {self.config.timeout:g} seconds."
-            )
+            return ToolTimeoutError(name, self._timeout_text(name))
         monitor = self.monitor
         if monitor is not None and monitor.session_rejected is not None:
             # HTTP 400 for our session id (TypeScript-SDK servers, whose JSON-RPC error

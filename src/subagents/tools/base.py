@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from subagents.errors import UnknownToolError
+from subagents.tools.interaction import ProgressHook
 
 
 class ToolKind(enum.Enum):
@@ -103,11 +104,16 @@ def truncate_for_model(text: str, max_chars: int = MAX_RESULT_CHARS) -> str:
 
 @dataclass
 class ToolContext:
-    """Per-call context given to tools that ask for it (custom tool executors)."""
+    """Per-call context given to tools that ask for it (custom tool executors).
+
+    ``on_progress`` (set by the agent loop) receives a running tool's progress reports
+    (:class:`~subagents.tools.interaction.ToolProgress`).
+    """
 
     conversation_id: str | None = None
     slots: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    on_progress: ProgressHook | None = None
 
 
 class Toolset(ABC):

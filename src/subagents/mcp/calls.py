@@ -1,0 +1,63 @@
+"""One tool call in flight: its timeout clock and what the server may send during it.
+
+The per-call ``timeout`` is enforced here rather than by the SDK's ``read_timeout_seconds``
+because it must do two things the SDK's public API does not offer: restart when the
+server reports progress (``progress_resets_timeout``), and stop while the call waits
+for a person (an elicitation question being answered on a later turn).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+
+
+class CallClock:
+    """An ``asyncio.timeout`` that can be restarted and paused from other tasks.
+
+    Entered by the task that awaits the call; :meth:`restart`, :meth:`pause` and
+    :meth:`resume` may be called from any task of the same loop (the SDK runs
+    progress and elicitation callbacks in its own tasks). After a pause the call gets
+    its whole ``timeout`` again: the time a person took is not the server's.
+    """
+
+    def __init__(self, timeout: float | None) -> None:
+        self.timeout = timeout
+        self._cm: asyncio.Timeout | None = None
+        self._pauses = 0
+
+    async def __aenter__(self) -> CallClock:
+        self._cm = asyncio.timeout(self.timeout)
+        await self._cm.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._cm is not None
+        await self._cm.__aexit__(exc_type, exc, tb)
+
+    @property
+    def expired(self) -> bool:
+        """True when the clock ran out (the call timed out)."""
+        return self._cm is not None and self._cm.expired()
+
+    def restart(self) -> None:
+        """Give the call its whole ``timeout`` again, from now (unless paused)."""
+        if self._cm is None or self.timeout is None or self._pauses or self._cm.expired():
+            return
+        self._cm.reschedule(asyncio.get_running_loop().time() + self.timeout)
+
+    def pause(self) -> None:
+        """Stop the clock (a person is being asked); :meth:`resume` starts it afresh."""
+        self._pauses += 1
+        if self._cm is not None and not self._cm.expired():
+            self._cm.reschedule(None)
+
+    def resume(self) -> None:
+        """End one :meth:`pause`; the last one restarts the clock."""
+        self._pauses = max(0, self._pauses - 1)
+        self.restart()
