@@ -41,6 +41,7 @@ from subagents.channels.limits import RequestLimits
 from subagents.channels.rest import RestChannel
 
 if TYPE_CHECKING:
+    from subagents.agents.loader import AgentRegistry
     from subagents.dialogue.assistant import Assistant, AssistantHooks
     from subagents.llm.scripted import ScriptPlayer
 
@@ -279,19 +280,20 @@ def create_a2a_app(registry: Any, a2a_url: str) -> Starlette:
     return Starlette(routes=[health, *a2a_routes(AgentSessions(registry), a2a_url)])
 
 
-def _registry(assistant: Assistant) -> Any:
+def _registry(assistant: Assistant) -> AgentRegistry:
     """The assistant's agents registry (an empty one when the project has no agents)."""
-    if assistant.agents is not None:
-        return assistant.agents
     from subagents.agents.loader import AgentRegistry
+    from subagents.config.loader import Project
 
-    return AgentRegistry(assistant.project)
+    if isinstance(assistant.agents, AgentRegistry):
+        return assistant.agents
+    return AgentRegistry(assistant.project or Project(root=Path(".")))
 
 
 @contextlib.asynccontextmanager
 async def open_agents(
     project_root: str | Path, *, scenario: str | Path | None = None
-) -> AsyncIterator[Any]:
+) -> AsyncIterator[AgentRegistry]:
     """Load and start only the project's agents (no flows, store or actions); yield the
     registry. With ``scenario`` the scripted model serves every model, as for
     :func:`open_assistant`."""

@@ -21,7 +21,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Required, TypedDict
 
 import jinja2
 
@@ -48,6 +48,19 @@ logger = logging.getLogger("subagents.agents")
 
 STATE_VERSION = 1
 _MAX_REMEMBERED = 2048  # conversations whose waiting state is kept in memory
+
+
+class AgentOptions(TypedDict, total=False):
+    """The keyword options of :class:`ReActAgent` that subclasses pass through."""
+
+    llm: Required[LLMClient]
+    toolsets: Sequence[Toolset]
+    prompt_template: str | None
+    prompt_template_source: str
+    max_iterations: int
+    timeout: float | None
+    config: AgentConfig | None
+    config_file: str
 
 
 class ReActAgent:

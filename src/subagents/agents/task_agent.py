@@ -10,9 +10,9 @@ it completes at once without calling the model.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Unpack
 
-from subagents.agents.base import ReActAgent
+from subagents.agents.base import AgentOptions, ReActAgent
 from subagents.agents.loop import Complete, Continue, Run, StepResult
 from subagents.agents.prompt import TASK_AGENT_TEMPLATE, NameList
 from subagents.agents.schemas import AgentInput
@@ -39,7 +39,7 @@ class MCPTaskAgent(ReActAgent):
         *,
         exit_if: Sequence[str],
         slots: Mapping[str, SlotConfig] | None = None,
-        **kwargs: Any,
+        **kwargs: Unpack[AgentOptions],
     ) -> None:
         super().__init__(name, description, **kwargs)
         if not exit_if:

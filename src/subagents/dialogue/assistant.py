@@ -38,6 +38,8 @@ from subagents.stores.broker import EventBroker
 if TYPE_CHECKING:
     from subagents.actions.executors.base import ActionExecutor
     from subagents.agents.loader import MCPToolsets, ToolsetWrapper
+    from subagents.config.loader import Project
+    from subagents.dialogue.engine import AgentProvider
     from subagents.llm.factory import LLMFactory
 
 logger = logging.getLogger("subagents.dialogue.assistant")
@@ -82,10 +84,10 @@ class Assistant:
         domain: Domain,
         flows: dict[str, Flow],
         store: TrackerStore,
-        agents: Any = None,
-        executor: Any = None,
+        agents: AgentProvider | None = None,
+        executor: ActionExecutor | None = None,
         router_llm: LLMClient | None = None,
-        project: Any = None,
+        project: Project | None = None,
         closers: list[Callable[[], Awaitable[None]]] | None = None,
         lock_store: LockStore | None = None,
         event_broker: EventBroker | None = None,

@@ -14,7 +14,6 @@ create or check the schema) and ``ping()`` (raise
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from subagents.config.models import EventBrokerConfig, LockStoreConfig, TrackerStoreConfig
 from subagents.stores.base import TrackerStore
@@ -70,21 +69,21 @@ def create_event_broker(config: EventBrokerConfig | None) -> EventBroker | None:
     return PikaEventBroker(config)
 
 
-async def open_store(store: Any) -> None:
+async def open_store(store: TrackerStore | LockStore | EventBroker) -> None:
     """Connect a store or broker that has ``open()`` (custom stores may not)."""
     opener = getattr(store, "open", None)
     if opener is not None:
         await opener()
 
 
-async def ping_store(store: Any) -> None:
+async def ping_store(store: TrackerStore | LockStore | EventBroker) -> None:
     """Raise StoreUnavailable unless ``store`` answers (a store without ``ping`` passes)."""
     ping = getattr(store, "ping", None)
     if ping is not None:
         await ping()
 
 
-def describe(store: Any) -> str:
+def describe(store: TrackerStore | LockStore | EventBroker) -> str:
     """What a store is, for messages: its ``where`` when it has one, else its class."""
     return str(getattr(store, "where", None) or type(store).__name__)
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
 
 _BOUND = 20.0  # seconds for uvicorn to start, and to stop
 
 
 @contextlib.asynccontextmanager
-async def serve_asgi(app: Any, *, port: int = 0) -> AsyncIterator[str]:
+async def serve_asgi(app: ASGIApp, *, port: int = 0) -> AsyncIterator[str]:
     """Serve ``app`` with uvicorn on 127.0.0.1 in the running event loop; yield its URL.
 
     ``port=0`` picks a free port. Start and stop are each bounded (20 s); the test's own

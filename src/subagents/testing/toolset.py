@@ -95,9 +95,21 @@ class RecordingToolset(Toolset):
         self._version += 1
         return self
 
-    def error(self, name: str, message: str, **options: Any) -> RecordingToolset:
-        """Define tool ``name`` that always reports ``message`` as a tool error."""
-        return self.add(name, ToolOutcome(text=message, is_error=True), **options)
+    def error(
+        self,
+        name: str,
+        message: str,
+        *,
+        schema: Mapping[str, Any] | None = None,
+        description: str = "",
+        annotations: Mapping[str, Any] | None = None,
+    ) -> RecordingToolset:
+        """Define tool ``name`` that always reports ``message`` as a tool error (the
+        options are :meth:`add`'s)."""
+        outcome = ToolOutcome(text=message, is_error=True)
+        return self.add(
+            name, outcome, schema=schema, description=description, annotations=annotations
+        )
 
     def remove(self, name: str) -> RecordingToolset:
         """Stop offering tool ``name`` (calls to it are then unknown-tool errors)."""
