@@ -68,6 +68,16 @@ ScriptedOpt = Annotated[
 ]
 
 
+RecordOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--record",
+        help="Write each conversation's model, MCP and action traffic (and a test) here.",
+        file_okay=False,
+    ),
+]
+
+
 class LogLevel(enum.StrEnum):
     """The --log-level choices."""
 
@@ -493,6 +503,19 @@ def _warn_exposed(host: str, auth: AuthSettings) -> None:
     )
 
 
+def _recorder(directory: Path | None, command: str) -> Any:
+    """A :class:`~subagents.testing.cassette.Recorder` writing into ``directory``, or None."""
+    if directory is None:
+        return None
+    from subagents.testing.cassette import Recorder
+
+    err.print(
+        f"[dim]Recording every conversation into {escape(str(directory))} "
+        "(cassettes/ and one test file per conversation)[/]"
+    )
+    return Recorder(directory.resolve(), command=command)
+
+
 def scripted_mode_note(script: ConversationScript) -> str:
     """What ``run --scripted`` does, said once at start."""
     return (
@@ -511,13 +534,18 @@ async def _serve(
     settings: ServerSettings,
     turn_timeout: float | None,
     a2a_url: str | None = None,
+    record: Path | None = None,
 ) -> None:
     from subagents.server import create_app, open_assistant
     from subagents.server_http import install_resource_log
 
     install_resource_log(asyncio.get_running_loop())
     scenario = script.path if script else None
-    async with open_assistant(root, scenario=scenario) as (assistant, model):
+    recorder = _recorder(record, "subagents run --record")
+    hooks = recorder.hooks() if recorder else None
+    async with open_assistant(root, scenario=scenario, hooks=hooks) as (assistant, model):
+        if recorder is not None:
+            recorder.add_secrets(list(getattr(assistant.project, "secrets", None) or ()))
         assistant.turn_timeout = turn_timeout
         if script and model:
             watch_scripted_replies(script, model, lambda p: _print_warnings([p]))
@@ -659,6 +687,7 @@ def shell(
         bool,
         typer.Option(help="Read the keyboard even when the scenario has user turns."),
     ] = False,
+    record: RecordOpt = None,
     log_level: Annotated[LogLevel, _log_level_option()] = LogLevel.warning,
 ) -> None:
     """Chat in the terminal (streamed). With --scripted, plays the scenario's user turns."""
@@ -667,7 +696,7 @@ def shell(
     script = _read_script(scripted) if scripted else None
     sender = sender or f"shell-{uuid.uuid4().hex[:8]}"
     try:
-        code = asyncio.run(_shell(root, script, sender, interactive))
+        code = asyncio.run(_shell(root, script, sender, interactive, record))
     except KeyboardInterrupt:
         code = 130
     except SubagentsError as exc:  # anything else is a bug: its traceback is wanted
@@ -685,13 +714,21 @@ def _read_script(path: Path) -> ConversationScript:
 
 
 async def _shell(
-    root: Path, script: ConversationScript | None, sender: str, interactive: bool
+    root: Path,
+    script: ConversationScript | None,
+    sender: str,
+    interactive: bool,
+    record: Path | None = None,
 ) -> int:
     from subagents.channels.shell import chat, script_lines, stdin_lines
     from subagents.server import open_assistant
 
     scenario = script.path if script else None
-    async with open_assistant(root, scenario=scenario) as (assistant, model):
+    recorder = _recorder(record, "subagents shell --record")
+    hooks = recorder.hooks() if recorder else None
+    async with open_assistant(root, scenario=scenario, hooks=hooks) as (assistant, model):
+        if recorder is not None:
+            recorder.add_secrets(list(getattr(assistant.project, "secrets", None) or ()))
         # Problems of scripted replies are shown after the turn they happened in, so they
         # do not land in the middle of a streamed bot line.
         problems: list[str] = []
@@ -834,6 +871,10 @@ def test_command(
         bool,
         typer.Option(help="Offline: no model and no MCP server; stubs and cassettes answer."),
     ] = False,
+    lenient: Annotated[
+        bool,
+        typer.Option(help="Replay cassettes by position; differences are warnings."),
+    ] = False,
     log_level: Annotated[LogLevel, _log_level_option()] = LogLevel.error,
 ) -> None:
     """Run conversation tests (YAML `test_cases:`); exit 1 on failures, 2 on bad files."""
@@ -848,6 +889,7 @@ def test_command(
         junit_xml=junit_xml,
         workers=workers,
         replay=replay,
+        lenient=lenient,
     )
     raise typer.Exit(run_test_command(options, out, err))
 

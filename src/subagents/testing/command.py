@@ -35,6 +35,7 @@ class TestOptions:
     junit_xml: Path | None = None
     workers: int = 4
     replay: bool = False
+    lenient: bool = False
 
 
 def run_test_command(options: TestOptions, out: Console, err: Console) -> int:
@@ -90,9 +91,15 @@ def _run(options: TestOptions, cases: Sequence[object], out: Console, err: Conso
                 cases,  # type: ignore[arg-type]
                 workers=options.workers,
                 offline=options.replay,
+                lenient=options.lenient,
                 on_result=line,
             )
         )
+    except ConfigErrors as exc:
+        for problem in exc.problems:
+            out.print(str(problem), markup=False)
+        err.print("[red]error:[/] the test files have errors; nothing ran")
+        return EXIT_INVALID
     except SubagentsError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}")
         return EXIT_INVALID

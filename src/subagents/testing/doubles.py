@@ -92,8 +92,8 @@ class CaseDoubles:
         self.used_tools = set()
         self.used_actions = set()
         self.turn_call_start = len(self.tool_calls)
-        self.problems = []
-        self.warnings = []
+        self.problems.clear()  # cleared in place: a cassette replay holds these lists
+        self.warnings.clear()
 
     def unused_stubs(self) -> list[str]:
         """Stubs of the turn nothing asked for (reported as warnings)."""

@@ -70,7 +70,7 @@ class ConversationTestRunner:
     ) -> None:
         self.root = Path(project_root).resolve()
         self.workers = max(1, workers)
-        self.offline = offline
+        self.offline = offline or (hooks is not None and hooks.mcp is not None)
         self.doubles = ConversationDoubles()
         self._extra_hooks = hooks
         self.assistant: Assistant | None = None

@@ -5,12 +5,13 @@ and report coverage."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from subagents.errors import ConfigError, ConfigProblem
+from subagents.dialogue.assistant import AssistantHooks
+from subagents.errors import ConfigError, ConfigErrors, ConfigProblem
 from subagents.testing.cases import (
     TestCase,
     TestFile,
@@ -18,8 +19,11 @@ from subagents.testing.cases import (
     find_test_files,
     load_test_file,
 )
+from subagents.testing.cassette import Cassette, CassetteReplay, load_cassette
+from subagents.testing.doubles import CaseDoubles, OfflineMCP
 from subagents.testing.report import CoverageRow, coverage
 from subagents.testing.runner import CaseResult, ConversationTestRunner, OnResult
+from subagents.tools.base import ToolSpec
 
 
 @dataclass
@@ -74,17 +78,65 @@ def collect(paths: Sequence[Path], root: Path, project: Any) -> Collected:
     return out
 
 
+def load_cassettes(cases: Sequence[TestCase]) -> dict[Path, Cassette]:
+    """The cassettes the cases replay; :class:`ConfigErrors` lists every unreadable one."""
+    cassettes: dict[Path, Cassette] = {}
+    problems: list[ConfigProblem] = []
+    for case in cases:
+        if case.cassette is None or case.cassette.path in cassettes:
+            continue
+        try:
+            cassettes[case.cassette.path] = load_cassette(case.cassette.path)
+        except ConfigError as exc:
+            where = f"test case '{case.name}' cassette"
+            problems.append(ConfigProblem(case.file, case.line, f"{where}: {exc}", "cassette"))
+    if problems:
+        raise ConfigErrors(problems)
+    return cassettes
+
+
 async def run_cases(
     root: Path,
     cases: Sequence[TestCase],
     *,
     workers: int = 4,
     offline: bool = False,
+    lenient: bool = False,
     on_result: OnResult | None = None,
 ) -> SuiteReport:
-    """Run ``cases`` against the project in ``root``; results, coverage and time."""
+    """Run ``cases`` against the project in ``root``; results, coverage and time.
+
+    ``offline``: no model and no MCP server is reached (the servers' tools are those the
+    cassettes recorded). ``lenient``: every cassette replays leniently.
+    """
     started = time.perf_counter()
-    async with ConversationTestRunner(root, workers=workers, offline=offline) as runner:
-        results = await runner.run(cases, on_result)
+    cassettes = load_cassettes(cases)
+    hooks = AssistantHooks(mcp=OfflineMCP(_recorded_tools(cassettes))) if offline else None
+
+    def doubles_for(case: TestCase) -> CaseDoubles:
+        doubles = CaseDoubles(offline=offline)
+        if case.cassette is not None:
+            mode = "lenient" if lenient else case.cassette.mode
+            doubles.replay = CassetteReplay(
+                cassettes[case.cassette.path],
+                mode=mode,
+                problems=doubles.problems,
+                warnings=doubles.warnings,
+            )
+        return doubles
+
+    async with ConversationTestRunner(root, workers=workers, hooks=hooks) as runner:
+        results = await runner.run(cases, on_result, doubles_for)
         rows = coverage(results, runner.project, runner.doubles.server_tools)
     return SuiteReport(results, rows, time.perf_counter() - started)
+
+
+def _recorded_tools(cassettes: dict[Path, Cassette]) -> Callable[[str], list[ToolSpec] | None]:
+    def tools(server: str) -> list[ToolSpec] | None:
+        for cassette in cassettes.values():
+            specs = cassette.tool_specs(server)
+            if specs is not None:
+                return specs
+        return None
+
+    return tools
