@@ -279,6 +279,7 @@ class _RunPlan:
     scripted: Path | None
     a2a_url: str | None
     reuse_port: bool
+    record: Path | None = None
 
 
 @app.command()
@@ -287,6 +288,7 @@ def run(
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 5005,
     scripted: ScriptedOpt = None,
+    record: RecordOpt = None,
     log_level: Annotated[LogLevel, _log_level_option()] = LogLevel.info,
     workers: WorkersOpt = 1,
     reuse_port: Annotated[bool, typer.Option(hidden=True)] = False,
@@ -333,7 +335,7 @@ def run(
     )
     a2a_url = (public_url or f"http://{host}:{port}") if a2a else None
     plan = _RunPlan(
-        root, host, port, log_level, settings, turn_timeout, scripted, a2a_url, reuse_port
+        root, host, port, log_level, settings, turn_timeout, scripted, a2a_url, reuse_port, record
     )
     if not reuse_port:  # a worker: its supervisor warned already
         _warn_exposed(host, auth)
@@ -387,6 +389,8 @@ def _supervise_workers(plan: _RunPlan, workers: int) -> int:
     child += _worker_args(plan.settings, plan.turn_timeout)
     if plan.scripted:
         child += ["--scripted", str(plan.scripted)]
+    if plan.record:
+        child += ["--record", str(plan.record.resolve())]
     if plan.a2a_url:
         child += ["--a2a", "--public-url", plan.a2a_url]
     return supervise(child, workers, plan.host, plan.port)
@@ -402,7 +406,9 @@ def _serve_on_port(plan: _RunPlan) -> None:
     sock = _bind(plan.host, plan.port, reuse_port=plan.reuse_port)
     level = plan.log_level.value
     try:
-        asyncio.run(_serve(plan.root, sock, script, level, plan.settings, budget, plan.a2a_url))
+        asyncio.run(
+            _serve(plan.root, sock, script, level, plan.settings, budget, plan.a2a_url, plan.record)
+        )
     except KeyboardInterrupt:
         pass
     except SubagentsError as exc:  # anything else is a bug: its traceback is wanted
