@@ -70,8 +70,8 @@ Tree::
     └── ScaffoldError                 ``subagents init`` cannot write the project
 
 Private classes (``_Dead`` in mcp.connection, ``_DomainMissing`` in the gRPC executor,
-``_BadRequest`` in the scripted model server) descend from SubagentsError too; they never
-leave their module.
+``_BadRequest`` in the scripted model server, ``_StepFailed`` in dialogue.tool_steps)
+descend from SubagentsError too; they never leave their module.
 """
 
 from __future__ import annotations

@@ -6,12 +6,14 @@ import json
 import re
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from subagents.tools.schema import (
     SAFE_NAME,
     ToolNameMapper,
+    coerce_to_schema,
     compile_validator,
     schema_for_model,
     validation_error,
@@ -117,3 +119,28 @@ def test_mapped_names_are_valid_and_unique(names: list[str]) -> None:
     assert all(SAFE_NAME.match(m) for m in mapped)
     assert len(set(mapped)) == len(names)
     assert [mapper.own(m) for m in mapped] == names
+
+
+@pytest.mark.parametrize(
+    ("value", "schema", "expected"),
+    [
+        (2.0, {"type": "integer"}, 2),
+        ("42", {"type": "integer"}, 42),
+        (2.5, {"type": "integer"}, 2.5),  # lossy: left for the validator to refuse
+        ("3.5", {"type": "number"}, 3.5),
+        (7, {"type": "number"}, 7),
+        ("Yes", {"type": "boolean"}, True),
+        ("maybe", {"type": "boolean"}, "maybe"),
+        (12.0, {"type": "string"}, "12"),
+        (12.5, {"type": "string"}, "12.5"),
+        (True, {"type": "string"}, "true"),
+        ("a", {"type": "array", "items": {"type": "string"}}, ["a"]),
+        (["a"], {"type": "array"}, ["a"]),
+        ("5", {"anyOf": [{"type": "integer"}, {"type": "null"}]}, 5),
+        ("x", {"type": ["string", "null"]}, "x"),
+        ({"k": 1}, None, {"k": 1}),
+    ],
+)
+def test_coerce_to_schema(value: Any, schema: Any, expected: Any) -> None:
+    got = coerce_to_schema(value, schema)
+    assert got == expected and type(got) is type(expected)

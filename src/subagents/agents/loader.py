@@ -26,7 +26,8 @@ from subagents.agents.classes import (
 )
 from subagents.agents.open_agent import MCPOpenAgent
 from subagents.agents.task_agent import MCPTaskAgent
-from subagents.errors import ConfigError, ConfigErrors
+from subagents.config.flow_graph import tool_servers
+from subagents.errors import ConfigError, ConfigErrors, MCPServerUnavailable
 from subagents.llm.base import LLMClient
 from subagents.tools.base import FilteredToolset, Toolset
 from subagents.tools.redacting import RedactingToolset
@@ -364,13 +365,25 @@ class AgentRegistry:
                                 extra={"event": "agents.unknown_tool_name"},
                             )
 
+    def mcp_toolset(self, server: str) -> Toolset:
+        """The shared connection to MCP server ``server`` (flow tool steps call through it).
+
+        Raises :class:`~subagents.errors.MCPServerUnavailable` when no such server is
+        configured or connected.
+        """
+        if self._mcp is None:
+            raise MCPServerUnavailable(server, "is not connected (no MCP server is in use)")
+        return self._mcp.toolset(server)
+
     async def _connect_mcp(self) -> None:
+        # The servers of the agents and of the flows' MCP tool steps, connected together.
         needed = sorted(
             {
                 ref.name
                 for a in self.project.agents.values()
                 for ref in a.config.connections.mcp_servers
             }
+            | tool_servers(self.project.flow_graph)
         )
         if not needed:
             return

@@ -26,6 +26,7 @@ from subagents.config.loader import (
 from subagents.config.secrets import redact, secret_values
 from subagents.config.source import Problems, SourceFile, read_yaml
 from subagents.errors import ConfigProblem
+from subagents.tools.base import ToolSpec
 
 logger = logging.getLogger("subagents.agents.validate")
 
@@ -36,8 +37,9 @@ def validate_project(
     """All problems of the project in ``root`` (errors and warnings, by file and line).
 
     With ``connect=True`` and no static errors, the MCP servers are started to check that
-    ``include_tools`` / ``exclude_tools`` name real tools (warning) and that no agent is
-    offered two tools with the same name (error).
+    ``include_tools`` / ``exclude_tools`` name real tools (warning), that no agent is
+    offered two tools with the same name (error), and that every flow MCP tool step calls
+    a tool its server offers with parameters of that tool (errors).
     """
     project, problems = collect_project(root, env=env)
     if project is not None:  # the user's agent classes (config only reads files)
@@ -70,14 +72,15 @@ async def validate_connections(project: Project) -> list[ConfigProblem]:
     _reread(endpoints_src, project)
     servers = project.endpoints.mcp_servers
     tools: dict[str, list[str]] = {}
+    specs: dict[str, list[ToolSpec]] = {}
     async with MCPManager(servers, project_root=project.root) as manager:
 
-        async def list_names(name: str) -> list[str]:
+        async def list_specs(name: str) -> list[ToolSpec]:
             await manager.start([name])
-            return [spec.name for spec in await manager.toolset(name).list_tools()]
+            return await manager.toolset(name).list_tools()
 
         results = await asyncio.gather(
-            *(list_names(s.name) for s in servers), return_exceptions=True
+            *(list_specs(s.name) for s in servers), return_exceptions=True
         )
     for i, (server, result) in enumerate(zip(servers, results, strict=True)):
         if isinstance(result, SubagentsError | OSError):
@@ -88,10 +91,44 @@ async def validate_connections(project: Project) -> list[ConfigProblem]:
         elif isinstance(result, BaseException):
             raise result
         else:
-            tools[server.name] = result
+            specs[server.name] = result
+            tools[server.name] = [spec.name for spec in result]
     for agent in project.agents.values():
         _check_agent_tools(project, agent, tools, problems)
+    _check_tool_steps(project, specs, problems)
     return problems.items
+
+
+def _check_tool_steps(
+    project: Project, specs: Mapping[str, list[ToolSpec]], problems: Problems
+) -> None:
+    """Every flow MCP tool step names a tool its server offers, and only its parameters."""
+    src = SourceFile(project.root / "flows.yml", "flows.yml")
+    _reread(src, project)
+    for flow in project.flow_graph.flows.values():
+        for step in flow.steps.values():
+            tool = step.tool
+            offered = specs.get(tool.server) if tool is not None else None
+            if tool is None or offered is None:
+                continue  # not a tool step, or its server failed (reported above)
+            spec = next((t for t in offered if t.name == tool.tool), None)
+            if spec is None:
+                names = ", ".join(sorted(t.name for t in offered)) or "nothing"
+                problems.error(
+                    src,
+                    (*step.path, "call"),
+                    f"MCP server '{tool.server}' offers no tool '{tool.tool}' (it offers: {names})",
+                )
+                continue
+            params = dict(spec.input_schema.get("properties") or {})
+            for j, (param, _slot) in enumerate(tool.inputs):
+                if param not in params:
+                    problems.error(
+                        src,
+                        (*step.path, "mapping", "input", j, "param"),
+                        f"tool '{tool.tool}' of MCP server '{tool.server}' has no parameter"
+                        f" '{param}' (its parameters: {', '.join(params) or 'none'})",
+                    )
 
 
 def _reread(src: SourceFile, project: Project) -> None:

@@ -86,6 +86,9 @@ class _References:
 
     def check_call(self, step: Step) -> None:
         name = step.config.call or ""
+        if step.call_target is CallTarget.MCP_TOOL:
+            self.check_tool_call(step)
+            return
         if step.call_target is CallTarget.FLOW:
             if name in self.agents:
                 self.warning(
@@ -94,6 +97,8 @@ class _References:
                     " wins, as in Rasa): rename one of them to call the agent",
                 )
             return
+        if step.config.mcp_server is not None or step.config.mapping is not None:
+            return  # half a tool step: the compiler said what is missing
         if name not in self.agents and name not in self.ctx.broken_agents:
             hint = suggest(
                 name,
@@ -112,6 +117,33 @@ class _References:
                     " exit_if works only with ReAct sub agents (protocol: RASA): remove it",
                 )
             return
+
+    def check_tool_call(self, step: Step) -> None:
+        """The server is in endpoints.yml; every mapped slot is in the domain."""
+        config, path = step.config, step.path
+        server = config.mcp_server or ""
+        servers = [s.name for s in self.ctx.endpoints.mcp_servers] if self.ctx.endpoints else []
+        if self.ctx.endpoints is not None and server not in servers:
+            self.error(
+                (*path, "mcp_server"),
+                f"unknown MCP server '{server}' for tool '{config.call}'"
+                + suggest(server, servers, "MCP servers")
+                + " (add it under mcp_servers: in endpoints.yml)",
+            )
+        mapping = config.mapping
+        if mapping is None:
+            return
+        params: set[str] = set()
+        for j, item in enumerate(mapping.input):
+            self.check_slot(item.slot, (*path, "mapping", "input", j, "slot"))
+            if item.param in params:
+                self.error(
+                    (*path, "mapping", "input", j, "param"),
+                    f"parameter '{item.param}' is mapped twice; map each parameter once",
+                )
+            params.add(item.param)
+        for j, out in enumerate(mapping.output):
+            self.check_slot(out.slot, (*path, "mapping", "output", j, "slot"))
 
     def check_action(self, name: str, path: PathT) -> None:
         if name.startswith("utter_"):

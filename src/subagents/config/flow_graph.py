@@ -8,8 +8,9 @@ targets and parsed conditions. Problems are returned with their path in flows.ym
 flow refers to outside flows.yml (slots, responses, agents) is checked by
 :mod:`subagents.config.flow_checks` on the compiled graph.
 
-Step kinds: ``call`` (another flow, run as a child that returns to the next step; else a
-sub agent, with ``exit_if`` a task agent), ``action`` (a custom action or an ``utter_*``
+Step kinds: ``call`` (another flow, run as a child that returns to the next step; with
+``mcp_server`` and ``mapping`` a tool of that MCP server; else a sub agent, with ``exit_if``
+a task agent), ``action`` (a custom action or an ``utter_*``
 response), ``collect`` (ask for a slot and fill it from the next
 user message), ``set_slots``, ``link`` (end this flow and start another) and ``noop``.
 
@@ -27,7 +28,7 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from subagents.conditions import Condition, ConditionSyntaxError, parse_condition
 from subagents.config.checks import suggest
@@ -60,7 +61,26 @@ class CallTarget(StrEnum):
     """
 
     FLOW = "flow"
+    MCP_TOOL = "mcp_tool"
     AGENT = "agent"
+
+
+class OutputExpression(Protocol):
+    """A compiled ``mapping.output`` value: called with ``result=...``, returns the value."""
+
+    def __call__(self, **context: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class ToolCallSpec:
+    """A compiled MCP tool step: ``call: tool``, ``mcp_server`` and its ``mapping``."""
+
+    server: str
+    tool: str
+    inputs: list[tuple[str, str]]
+    """``(param, slot)`` pairs, in order."""
+    outputs: list[tuple[str, str, OutputExpression]]
+    """``(slot, expression text, compiled expression)``, in order."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +105,8 @@ class Step:
     set_slots: list[tuple[str, Any]] = field(default_factory=list)
     call_target: CallTarget | None = None
     """For a ``call`` step: what it runs (None for other kinds)."""
+    tool: ToolCallSpec | None = None
+    """For a call of an MCP tool: the server, tool and compiled mapping."""
 
     def next_step(self, slots: Mapping[str, Any]) -> str:
         """The id of the step to run after this one (or END)."""
@@ -150,6 +172,51 @@ def compile_flows(config: FlowsConfig) -> FlowGraph:
         graph.problems.extend(compiler.problems)
     graph.problems.extend(_called_flow_problems(graph.flows))
     return graph
+
+
+def compile_output_expression(text: str) -> OutputExpression:
+    """``result.structuredContent.status`` (or ``{{ ... }}``) compiled in Jinja's immutable
+    sandbox; an undefined name or attribute raises when evaluated instead of giving None.
+
+    Raises ValueError naming the syntax error.
+    """
+    from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    global _SANDBOX
+    if _SANDBOX is None:
+        _SANDBOX = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
+    source = text.strip()
+    if source.startswith("{{") and source.endswith("}}"):
+        source = source[2:-2].strip()
+    try:
+        compiled = _SANDBOX.compile_expression(source, undefined_to_none=False)
+    except TemplateSyntaxError as exc:
+        raise ValueError(
+            f"invalid expression '{text}': {exc.message}; write an expression over result,"
+            " e.g. result.structuredContent.status"
+        ) from None
+
+    def evaluate(**context: Any) -> Any:
+        value = compiled(**context)
+        if isinstance(value, Undefined):  # ``result.nope``: undefined, not None
+            value._fail_with_undefined_error()
+        return value
+
+    return evaluate
+
+
+_SANDBOX: Any = None
+
+
+def tool_servers(graph: FlowGraph) -> set[str]:
+    """The MCP servers that ``call:`` steps of MCP tools use."""
+    return {
+        step.tool.server
+        for flow in graph.flows.values()
+        for step in flow.steps.values()
+        if step.tool is not None
+    }
 
 
 def flow_calls(flow: Flow) -> list[tuple[Step, str]]:
@@ -341,8 +408,10 @@ class _FlowCompiler:
             self.resolve_call(step)
 
     def resolve_call(self, step: Step) -> None:
-        """Rasa's order: a flow id wins, else an agent (checked against sub_agents/)."""
+        """Rasa's order: a flow id wins, then an MCP tool (``mcp_server`` and ``mapping``
+        set), else an agent (checked against sub_agents/)."""
         config, path = step.config, step.path
+        tool_keys = [k for k in ("mcp_server", "mapping") if getattr(config, k) is not None]
         if self.flows is not None and config.call in self.flows:
             step.call_target = CallTarget.FLOW
             if config.exit_if is not None:
@@ -351,8 +420,49 @@ class _FlowCompiler:
                     f"'{config.call}' is a flow: exit_if belongs to a call of an agent;"
                     " remove it (the called flow ends by itself)",
                 )
+            for key in tool_keys:
+                self.error(
+                    (*path, key),
+                    f"'{config.call}' is a flow: {key} belongs to a call of an MCP tool;"
+                    " remove it, or rename the flow",
+                )
+            return
+        if len(tool_keys) == 1:
+            missing = "mapping" if tool_keys[0] == "mcp_server" else "mcp_server"
+            self.error(
+                (*path, tool_keys[0]),
+                f"a call of an MCP tool needs both mcp_server and mapping; add {missing}:"
+                f" (or remove {tool_keys[0]}: to call an agent '{config.call}')",
+            )
+        if len(tool_keys) == 2:
+            step.call_target = CallTarget.MCP_TOOL
+            step.tool = self.compile_tool(step)
+            if config.exit_if is not None:
+                self.error(
+                    (*path, "exit_if"),
+                    "exit_if belongs to a call of an agent, not of an MCP tool: remove it",
+                )
             return
         step.call_target = CallTarget.AGENT
+
+    def compile_tool(self, step: Step) -> ToolCallSpec:
+        """The tool step's mapping; each output ``value`` compiled as a sandboxed Jinja
+        expression (a syntax error is a problem at its path)."""
+        config, path = step.config, step.path
+        mapping = config.mapping
+        assert mapping is not None and config.mcp_server is not None  # resolve_call checked
+        outputs: list[tuple[str, str, OutputExpression]] = []
+        for j, item in enumerate(mapping.output):
+            try:
+                outputs.append((item.slot, item.value, compile_output_expression(item.value)))
+            except ValueError as exc:
+                self.error((*path, "mapping", "output", j, "value"), str(exc))
+        return ToolCallSpec(
+            server=config.mcp_server,
+            tool=config.call or "",
+            inputs=[(item.param, item.slot) for item in mapping.input],
+            outputs=outputs,
+        )
 
     def compile_exit_if(self, step: Step) -> None:
         config, path = step.config, step.path
@@ -434,10 +544,14 @@ __all__ = [
     "Flow",
     "FlowGraph",
     "FlowProblem",
+    "OutputExpression",
     "Step",
     "StepKind",
+    "ToolCallSpec",
     "compile_flow",
+    "compile_output_expression",
     "compile_flows",
     "flow_calls",
     "step_kinds",
+    "tool_servers",
 ]

@@ -411,11 +411,35 @@ class NextBranch(_Model):
     else_: str | list[FlowStep] | None = Field(default=None, alias="else")
 
 
+class ToolInputMapping(_Model):
+    """``mapping.input`` item of an MCP tool step: the tool parameter filled from a slot."""
+
+    param: str = Field(min_length=1)
+    slot: str = Field(min_length=1)
+
+
+class ToolOutputMapping(_Model):
+    """``mapping.output`` item: the slot set from ``value``, an expression over ``result``."""
+
+    slot: str = Field(min_length=1)
+    value: str = Field(min_length=1)
+
+
+class ToolMapping(_Model):
+    """``mapping`` of a ``call:`` step that calls an MCP tool directly."""
+
+    input: list[ToolInputMapping] = Field(default_factory=list)
+    output: list[ToolOutputMapping] = Field(default_factory=list)
+
+
 class FlowStep(_Model):
     """One step; exactly one of call / action / collect / set_slots / link / noop is set."""
 
     id: str | None = None
     call: str | None = None
+    mcp_server: str | None = None
+    """With ``mapping``: ``call:`` names a tool of this MCP server (endpoints.yml)."""
+    mapping: ToolMapping | None = None
     exit_if: list[str] | None = None
     action: str | None = None
     collect: str | None = None

@@ -106,6 +106,9 @@ class Assistant:
             agents=agents,
             executor=executor,
             store=store,
+            # MCP tool steps use the servers' connections the agents registry holds.
+            mcp_toolsets=agents.mcp_toolset if agents is not None else None,
+            secrets=getattr(project, "secrets", None) or (),
         )
         self._locks: LockStore = lock_store or ConversationLocks()
         self.broker = event_broker
@@ -460,8 +463,11 @@ async def _open_agents(
     llm_factory: LLMFactory | None,
     hooks: AssistantHooks,
 ) -> Any:
-    """Open the agents registry (connects the MCP servers the agents use, eagerly)."""
-    if not project.agents:
+    """Open the agents registry (connects the MCP servers the agents and the flows' MCP
+    tool steps use, eagerly)."""
+    from subagents.config.flow_graph import tool_servers
+
+    if not project.agents and not tool_servers(project.flow_graph):
         return None
     from subagents.agents.loader import load_agents
 

@@ -21,7 +21,7 @@ Decided behaviour (documented in docs/conversations.md):
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from enum import Enum
 from typing import Any, Protocol
 
@@ -33,6 +33,7 @@ from subagents.dialogue.domain import Domain, SlotValueError
 from subagents.dialogue.flows import END, CallTarget, Flow, Step, StepKind
 from subagents.dialogue.router import FlowRouter, Route, RouteKind, parse_command
 from subagents.dialogue.state import Frame, WaitingAgent, WaitingCollect
+from subagents.dialogue.tool_steps import ToolsetFor, ToolStepRunner
 from subagents.dialogue.turn import Turn
 from subagents.errors import ActionError
 from subagents.stores.base import TrackerStore
@@ -82,6 +83,8 @@ class DialogueEngine:
         agents: AgentProvider | None,
         executor: ActionExecutor | None,
         store: TrackerStore,
+        mcp_toolsets: ToolsetFor | None = None,
+        secrets: Iterable[str] = (),
     ) -> None:
         self.domain = domain
         self.flows = flows
@@ -90,6 +93,7 @@ class DialogueEngine:
         self.executor = executor
         self.store = store
         self.actions = ActionRunner(executor, store, domain, self.fail) if executor else None
+        self.tool_steps = ToolStepRunner(mcp_toolsets, domain, self.fail, tuple(secrets))
         # One handler per step kind: a new kind is compiled in config.flow_graph and
         # handled here.
         self._handlers: dict[StepKind, StepHandler] = {
@@ -259,6 +263,9 @@ class DialogueEngine:
     async def _call_step(self, turn: Turn, frame: Frame, flow: Flow, step: Step) -> StepOutcome:
         if step.call_target is CallTarget.FLOW:
             return self._call_flow(turn, frame, step)
+        if step.call_target is CallTarget.MCP_TOOL:
+            ran = await self.tool_steps.run(turn, flow.id, step)
+            return StepOutcome.NEXT if ran else StepOutcome.STOP
         return await self._call(turn, frame, step, turn_text(turn), None)
 
     def _call_flow(self, turn: Turn, frame: Frame, step: Step) -> StepOutcome:

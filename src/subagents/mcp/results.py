@@ -41,7 +41,7 @@ def result_to_outcome(
     elif not text:
         text = "(the tool returned content meant for the user only)"
     text = truncate_for_model(text, max_chars)
-    return ToolOutcome(text=text, is_error=bool(result.is_error), structured=structured)
+    return ToolOutcome(text=text, is_error=bool(result.is_error), structured=structured, raw=result)
 
 
 def _for_model(block: Any) -> bool:

@@ -86,6 +86,9 @@ class ToolOutcome:
     is_error: bool = False
     structured: Any = None
     control: ControlResult | None = None
+    raw: Any = field(default=None, compare=False, repr=False)
+    """The protocol's own result (MCP: the ``CallToolResult``) for callers that map it
+    themselves (flow tool steps); never sent to the model, and dropped by wrappers."""
 
 
 MAX_RESULT_CHARS = 100_000

@@ -5,6 +5,8 @@
   their ``$defs``), never a dangling ``$ref``, always ``type: object`` at the top.
 * :func:`compile_validator` builds a jsonschema validator once per tool; the loop calls
   :func:`validation_error` before every call.
+* :func:`coerce_to_schema` converts a slot value to a parameter's schema type (flow tool
+  steps fill parameters from slots, whose types are not the tool's).
 * :class:`ToolNameMapper` maps tool names outside ``^[a-zA-Z0-9_-]{1,64}$`` to safe names,
   reversibly, so the server is still called with its own name.
 """
@@ -142,6 +144,88 @@ def compile_validator(schema: Mapping[str, Any] | None, tool_name: str = "") -> 
         cls = jsonschema.Draft202012Validator
         published = {"type": "object"}
     return cls(published)
+
+
+def coerce_to_schema(value: Any, schema: Mapping[str, Any] | None) -> Any:
+    """``value`` converted to the JSON type ``schema`` asks for, when that is lossless.
+
+    A value of an accepted type is returned as is; ``"42"`` → 42 for an integer, 3.0 → 3,
+    ``"true"`` → True for a boolean, 12.5 → ``"12.5"`` for a string, a scalar → ``[x]``
+    for an array. Anything else is returned unchanged for the validator to refuse.
+    """
+    types = _schema_types(schema)
+    if (
+        not types
+        or _json_type(value) in types
+        or (isinstance(value, int) and not isinstance(value, bool) and "number" in types)
+    ):
+        return value
+    for kind in types:
+        converted = _convert(value, kind)
+        if converted is not _NO:
+            return converted
+    return value
+
+
+_NO: Any = object()
+_TRUE = frozenset({"true", "yes", "1"})
+_FALSE = frozenset({"false", "no", "0"})
+
+
+def _schema_types(schema: Mapping[str, Any] | None) -> list[str]:
+    """The JSON types a schema allows (``type``, or the branches of ``anyOf``/``oneOf``)."""
+    if not isinstance(schema, Mapping):
+        return []
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        return [kind]
+    if isinstance(kind, list):
+        return [k for k in kind if isinstance(k, str)]
+    found: list[str] = []
+    for key in ("anyOf", "oneOf"):
+        for branch in schema.get(key) or []:
+            found.extend(_schema_types(branch))
+    return found
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    return "object" if isinstance(value, Mapping) else type(value).__name__
+
+
+def _convert(value: Any, kind: str) -> Any:
+    """``value`` as JSON type ``kind``, or ``_NO``."""
+    text = value.strip() if isinstance(value, str) else None
+    if kind == "integer":
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if text is not None and re.fullmatch(r"[+-]?\d+", text):
+            return int(text)
+    elif kind == "number" and text is not None:
+        try:
+            return float(text)
+        except ValueError:
+            return _NO
+    elif kind == "boolean" and text is not None and text.lower() in _TRUE | _FALSE:
+        return text.lower() in _TRUE
+    elif kind == "string" and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    elif kind == "string" and isinstance(value, bool):
+        return "true" if value else "false"
+    elif kind == "array" and _json_type(value) not in ("array", "null"):
+        return [value]
+    return _NO
 
 
 def validation_error(validator: Validator, arguments: Any) -> str | None:
