@@ -373,7 +373,7 @@ class AgentRegistry:
         """
         if self._mcp is None:
             raise MCPServerUnavailable(server, "is not connected (no MCP server is in use)")
-        return self._mcp.toolset(server)
+        return self._server_toolset(server)
 
     async def _connect_mcp(self) -> None:
         # The servers of the agents and of the flows' MCP tool steps, connected together.

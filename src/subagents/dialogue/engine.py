@@ -37,6 +37,7 @@ from subagents.dialogue.tool_steps import ToolsetFor, ToolStepRunner
 from subagents.dialogue.turn import Turn
 from subagents.errors import ActionError
 from subagents.stores.base import TrackerStore
+from subagents.tools.base import Toolset
 
 logger = logging.getLogger("subagents.dialogue.engine")
 
@@ -66,6 +67,10 @@ class AgentProvider(Protocol):
     """What the engine needs from the agents registry."""
 
     def get(self, name: str, exit_if: list[str] | None = None) -> Agent: ...
+
+    def mcp_toolset(self, server: str) -> Toolset:
+        """The shared toolset of MCP server ``server`` (for flow MCP tool steps)."""
+        ...
 
 
 StepHandler = Callable[[Turn, Frame, Flow, Step], Awaitable[StepOutcome]]
