@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conversation_support import (
+from mcp_conversation_support import (
     START,
     call,
     events_named,
