@@ -172,17 +172,21 @@ def test_readme_first_command_plays_the_example_offline(tmp_path: Path) -> None:
     )
     assert code == 0, output
     lines = [line.strip() for line in output.splitlines()]
-    # The task agent asked, checked availability over MCP, booked, and the streaming
-    # action confirmed; the open agents answered; the plain action counted the booking.
+    # The task agent asked; the user changed the topic (weather) and the booking came
+    # back with its question; then it checked availability over MCP, booked, and the
+    # streaming action confirmed; the open agents answered; the plain action counted.
     expected = [
         "Bot: Sure! Which day would you like to come in?",
-        "Bot: All set, Alex! Your haircut is booked for 2030-05-14 at 13:00. See you then!",
         "Bot: It's 17°C and sunny in Paris right now.",
+        "Bot: Let's get back to your booking.",
+        "Bot: Sure! Which day would you like to come in?",
+        "Bot: All set, Alex! Your haircut is booked for 2030-05-14 at 13:00. See you then!",
         "Bot: At 17°C and sunny: a light sweater or a shirt, plus sunglasses.",
         "Bot: You have made 1 booking(s) with us, Alex.",
     ]
-    positions = [lines.index(line) for line in expected]
-    assert positions == sorted(positions)
+    start = 0
+    for line in expected:  # in this order (the question appears twice)
+        start = lines.index(line, start) + 1
     assert "note:" not in output  # every scripted reply was used
     # Progress shows the work (agents, MCP tools, actions), not the agents' bookkeeping.
     assert "… running check_availability" in lines

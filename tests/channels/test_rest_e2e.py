@@ -12,6 +12,8 @@ import pytest
 from serve_support import events_named, serve_project
 
 ROUTER_BOOK = {"tool_calls": [{"name": "start_flow", "arguments": {"flow": "book_appointment"}}]}
+CONTINUE = {"text": ""}
+"""The router's reply while an agent waits: no tool call, the message goes to the agent."""
 ROUTER_INFO = {"tool_calls": [{"name": "start_flow", "arguments": {"flow": "clinic_info"}}]}
 
 
@@ -29,6 +31,7 @@ async def test_task_agent_collects_two_slots_over_two_turns_then_runs_action(
     scenario = [
         ROUTER_BOOK,
         {"text": "Sure. What is your name?"},
+        CONTINUE,
         {
             "tool_calls": [
                 set_slot("patient_name", "Ann"),
@@ -36,6 +39,7 @@ async def test_task_agent_collects_two_slots_over_two_turns_then_runs_action(
             ]
         },
         {"text": "Thanks Ann. Free dates: 2026-03-02 or 2026-03-04. Which one?"},
+        CONTINUE,
         {"tool_calls": [set_slot("appointment_date", "2026-03-04")]},
     ]
     async with serve_project(clinic, scenario) as app:
@@ -48,7 +52,7 @@ async def test_task_agent_collects_two_slots_over_two_turns_then_runs_action(
         assert await app.texts("ann", "the 4th please") == ["Booked Ann on 2026-03-04."]
 
         # The model saw the real MCP tool result.
-        assert any("2026-03-04" in t for t in tool_messages(app.model.requests[3]))
+        assert any("2026-03-04" in t for t in tool_messages(app.model.requests[4]))
         tracker = await app.tracker("ann")
         assert tracker["sender_id"] == "ann"
         assert tracker["slots"]["patient_name"] == "Ann"

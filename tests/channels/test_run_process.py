@@ -38,6 +38,7 @@ def test_kill_9_and_restart_keeps_the_conversation(
         [
             {"tool_calls": [{"name": "start_flow", "arguments": {"flow": "book_appointment"}}]},
             {"text": "What is your name?"},
+            {"text": ""},  # the router: the answer goes to the waiting agent
             {"tool_calls": [{"name": "set_slot_patient_name", "arguments": {"slot_value": "Ann"}}]},
             {"text": "Which date?"},
         ],
@@ -51,6 +52,7 @@ def test_kill_9_and_restart_keeps_the_conversation(
     after = write_scenario(
         tmp_path / "after.yml",
         [
+            {"text": ""},  # the router: the answer goes to the waiting agent
             {
                 "tool_calls": [
                     {"name": "set_slot_appointment_date", "arguments": {"slot_value": "2026-03-02"}}

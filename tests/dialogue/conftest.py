@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from dialogue_helpers import continue_router
 
 from subagents.dialogue.assistant import Assistant
 from subagents.stores import InMemoryTrackerStore
@@ -58,12 +59,18 @@ def make_project(tmp_path: Path) -> ProjectFactory:
 
 @pytest_asyncio.fixture
 async def load_assistant() -> AsyncIterator[Callable[..., Awaitable[Assistant]]]:
-    """``await load_assistant(root, llm_url=..., **kw)``; closed at teardown."""
+    """``await load_assistant(root, llm_url=..., **kw)``; closed at teardown.
+
+    Without ``llm_url`` or ``llm_factory`` the models are an in-process scripted router that
+    always replies with nothing (the message goes to what waits): offline, no API key.
+    """
     opened: list[Assistant] = []
 
     async def load(root: Path, **kwargs: Any) -> Assistant:
         kwargs.setdefault("tracker_store", InMemoryTrackerStore())
         kwargs.setdefault("seed", 0)
+        if "llm_url" not in kwargs:
+            kwargs.setdefault("llm_factory", continue_router())
         assistant = await Assistant.load(root, **kwargs)
         opened.append(assistant)
         return assistant

@@ -23,3 +23,12 @@ def stdio_server(name: str = "toolbox") -> dict[str, Any]:
         "command": sys.executable,
         "args": [str(TOOLBOX_SERVER), "stdio"],
     }
+
+
+def continue_router() -> Any:
+    """An ``llm_factory`` whose router always replies with nothing: while a ``collect`` or
+    an agent waits, every message goes to it (offline, in-process)."""
+    from subagents.llm.scripted import ScriptPlayer, scripted_clients
+
+    player = ScriptPlayer({"router": {"loop": True, "steps": [{"text": ""}]}})
+    return scripted_clients(player, exhausted="raise")

@@ -78,6 +78,7 @@ DOMAIN: dict[str, Any] = {
 FLOWS: dict[str, Any] = {
     "signup": {
         "description": "Sign the user up for a plan.",
+        "persisted_slots": ["age"],
         "steps": [
             {"collect": "name"},
             {"collect": "age"},
@@ -128,7 +129,8 @@ async def test_slash_flow_collects_slots_runs_action(make_project, load_assistan
         {"recipient_id": "u1", "text": "Done, Ada."},
     ]
     tracker = await assistant.get_tracker("u1")
-    assert tracker["slots"]["age"] == 36.0
+    assert tracker["slots"]["age"] == 36.0  # persisted_slots: kept after the flow ended
+    assert tracker["slots"]["name"] is None  # collected, so reset when the flow ended
     assert tracker["slots"]["confirmed"] is True
     assert tracker["slots"]["tier"] == "gold"
     kinds = [e["event"] for e in tracker["events"]]
@@ -153,7 +155,10 @@ async def test_branch_inline_steps_and_link(make_project, load_assistant) -> Non
     ]
     # Categorical values match case-insensitively and are stored as declared.
     assert texts(await assistant.handle_message("u", "PREMIUM")) == ["Premium it is."]
-    assert (await assistant.get_tracker("u"))["slots"]["plan"] == "premium"
+    tracker = await assistant.get_tracker("u")
+    plan_values = [e["value"] for e in tracker["events"] if e["event"] == "slot"]
+    assert plan_values == ["premium", None]  # stored as declared; reset when the flow ended
+    assert tracker["slots"]["plan"] is None
     await assistant.handle_message("v", "/choose_plan")
     assert texts(await assistant.handle_message("v", "basic")) == ["Basic it is."]
     events = (await assistant.get_tracker("u"))["events"]

@@ -239,11 +239,9 @@ IGNORED_DOMAIN_KEYS: dict[PathT, str] = {
         "ignored: conversations do not expire and no session_started event is added;"
         " /restart starts a conversation over"
     ),
-    ("slots", "*", "mappings"): (
-        "ignored: slot mappings are not applied; slots are filled by collect steps,"
-        " set_slots, agents' set_slot_* tools and custom actions"
-    ),
 }
+SLOT_MAPPING_TYPES = ("from_llm", "from_text", "controlled", "custom")
+"""Slot mapping types that apply (``custom`` is ``controlled``); others are warned about."""
 
 
 def check_ignored_keys(
@@ -289,6 +287,16 @@ def check_domain(src: SourceFile, domain: DomainConfig, problems: Problems) -> N
             problem = slot_value_problem(name, slot, slot.initial_value)
             if problem:
                 problems.error(src, (*path, "initial_value"), problem)
+        for i, mapping in enumerate(slot.mappings or []):
+            kind = mapping.get("type") if isinstance(mapping, dict) else None
+            if kind not in SLOT_MAPPING_TYPES:
+                problems.warning(
+                    src,
+                    (*path, "mappings", i),
+                    f"ignored: mapping type {kind!r} does not apply here (no NLU); use"
+                    " from_llm (the router fills the slot), from_text (a collect takes the"
+                    " message as it is) or controlled (only actions and buttons set it)",
+                )
 
 
 def slot_value_problem(name: str, slot: SlotConfig, value: Any) -> str | None:

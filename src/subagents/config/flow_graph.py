@@ -108,6 +108,9 @@ class Step:
     tool: ToolCallSpec | None = None
     """For a call of an MCP tool: the server, tool and compiled mapping."""
 
+    rejections: list[tuple[Condition, str]] = field(default_factory=list)
+    """A ``collect``'s rejections: (condition, response) pairs."""
+
     def next_step(self, slots: Mapping[str, Any]) -> str:
         """The id of the step to run after this one (or END)."""
         for branch in self.branches:
@@ -137,6 +140,8 @@ class Flow:
     first: str
     steps: dict[str, Step]
     conditions: list[ConditionSite] = field(default_factory=list)
+    persisted_slots: frozenset[str] = frozenset()
+    """Slots kept when the flow ends (``persisted_slots:``)."""
 
     def startable(self, slots: Mapping[str, Any]) -> bool:
         """False when the flow's ``if`` guard does not hold."""
@@ -338,6 +343,7 @@ class _FlowCompiler:
             first=first,
             steps=self.steps,
             conditions=self.conditions,
+            persisted_slots=frozenset(config.persisted_slots),
         )
 
     def collect_ids(self, steps: list[FlowStep], path: PathT) -> None:
@@ -387,6 +393,10 @@ class _FlowCompiler:
             self.compile_exit_if(step)
         if config.collect is None and (config.utter is not None or config.ask_before_filling):
             self.error((*path, "utter"), "utter and ask_before_filling belong to a collect step")
+        if config.collect is None and (config.rejections or not config.reset_after_flow_ends):
+            key = "rejections" if config.rejections else "reset_after_flow_ends"
+            self.error((*path, key), f"{key} belongs to a collect step")
+        self.compile_rejections(step)
         for j, item in enumerate(config.set_slots or []):
             if not isinstance(item, dict) or len(item) != 1:
                 self.error(
@@ -463,6 +473,14 @@ class _FlowCompiler:
             inputs=[(item.param, item.slot) for item in mapping.input],
             outputs=outputs,
         )
+
+    def compile_rejections(self, step: Step) -> None:
+        where = f"flow '{self.flow_id}', {_label(step.config, step.path)}"
+        for j, rejection in enumerate(step.config.rejections or []):
+            here = (*step.path, "rejections", j)
+            condition = self.condition(rejection.if_, (*here, "if"), where)
+            if condition is not None:
+                step.rejections.append((condition, rejection.utter))
 
     def compile_exit_if(self, step: Step) -> None:
         config, path = step.config, step.path

@@ -432,6 +432,14 @@ class ToolMapping(_Model):
     output: list[ToolOutputMapping] = Field(default_factory=list)
 
 
+class Rejection(_Model):
+    """A ``collect`` rejection: when ``if`` holds after the slot is filled, the value is
+    refused with ``utter`` and the question is asked again."""
+
+    if_: str = Field(alias="if")
+    utter: str
+
+
 class FlowStep(_Model):
     """One step; exactly one of call / action / collect / set_slots / link / noop is set."""
 
@@ -446,6 +454,8 @@ class FlowStep(_Model):
     description: str | None = None
     ask_before_filling: bool = False
     utter: str | None = None
+    reset_after_flow_ends: bool = True
+    rejections: list[Rejection] | None = None
     set_slots: list[dict[str, Any]] | None = None
     link: str | None = None
     noop: bool | None = None
@@ -456,6 +466,7 @@ class FlowConfig(_Model):
     name: str | None = None
     description: str = ""
     if_: str | None = Field(default=None, alias="if")
+    persisted_slots: list[str] = Field(default_factory=list)
     steps: list[FlowStep] = Field(min_length=1)
 
 

@@ -27,6 +27,12 @@ DEFAULT_RESPONSES: dict[str, str] = {
     "utter_restart": "Okay, let's start over.",
     "utter_flow_continue_interrupted": "Let's get back to {flow_name}.",
     "utter_invalid_value": "Sorry, '{value}' is not a valid value for {slot}.",
+    "utter_flow_cancelled": "Okay, I've stopped {flow_name}.",
+    "utter_corrected_previous_input": "Okay, I've changed {slot} to {value}.",
+    "utter_clarification_options": "I can help with {options}. Which one do you mean?",
+    "utter_human_handoff_not_available": (
+        "I understand you want to talk to a person, but I can't connect you right now."
+    ),
 }
 """Responses the runtime sends itself; a domain response of the same name overrides."""
 
@@ -95,6 +101,13 @@ class Domain:
         }
         for name, text in DEFAULT_RESPONSES.items():
             self._responses.setdefault(name, [_Variation(_Template(text), {}, [])])
+        self.mappings: dict[str, str] = {
+            name: slot_mapping(cfg) for name, cfg in self.config.slots.items()
+        }
+        self.llm_slots: dict[str, Slot] = {
+            name: slot for name, slot in self.slots.items() if self.mappings[name] == FROM_LLM
+        }
+        """Slots the router's ``set_slots`` / ``correct_slot`` may fill."""
         self._rasa_dict: dict[str, Any] | None = None
 
     def initial_slots(self) -> dict[str, Any]:
@@ -169,6 +182,26 @@ class Domain:
         return self._rasa_dict
 
 
+FROM_LLM = "from_llm"
+FROM_TEXT = "from_text"
+CONTROLLED = "controlled"
+SLOT_MAPPINGS = (FROM_LLM, FROM_TEXT, CONTROLLED)
+"""Slot mapping types: the router's LLM fills the slot (default), a ``collect`` takes the
+raw message, or only actions and buttons (``/SetSlots``) set it."""
+
+
+def slot_mapping(config: SlotConfig) -> str:
+    """The mapping type of a slot: its first mapping of a known type (``custom`` counts as
+    ``controlled``); ``from_llm`` when none is given."""
+    for mapping in config.mappings or []:
+        kind = mapping.get("type") if isinstance(mapping, dict) else None
+        if kind == "custom":
+            return CONTROLLED
+        if kind in SLOT_MAPPINGS:
+            return str(kind)
+    return FROM_LLM
+
+
 def _compile_variation(variation: ResponseVariation) -> _Variation:
     data = variation.model_dump(exclude_none=True)
     text = data.pop("text", None)
@@ -182,4 +215,14 @@ def _render_button(button: Any, values: Mapping[str, Any]) -> Any:
     return button
 
 
-__all__ = ["DEFAULT_RESPONSES", "Domain", "Slot", "SlotValueError"]
+__all__ = [
+    "CONTROLLED",
+    "DEFAULT_RESPONSES",
+    "FROM_LLM",
+    "FROM_TEXT",
+    "SLOT_MAPPINGS",
+    "Domain",
+    "Slot",
+    "SlotValueError",
+    "slot_mapping",
+]

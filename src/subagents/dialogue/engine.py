@@ -27,11 +27,14 @@ from typing import Any, Protocol
 
 from subagents.actions.executors.base import ActionExecutor
 from subagents.agents.schemas import AgentInput, AgentInputSlot, AgentOutput, AgentStatus
+from subagents.dialogue import commands as cmd
 from subagents.dialogue import events as ev
 from subagents.dialogue.actions import MAX_FOLLOWUPS, ActionRunner
+from subagents.dialogue.command_runner import CommandRunner
 from subagents.dialogue.domain import Domain, SlotValueError
 from subagents.dialogue.flows import END, CallTarget, Flow, Step, StepKind
-from subagents.dialogue.router import FlowRouter, Route, RouteKind, parse_command
+from subagents.dialogue.lifecycle import SlotLifecycle
+from subagents.dialogue.router import FlowRouter, Pending, RouterInput, is_pattern
 from subagents.dialogue.state import Frame, WaitingAgent, WaitingCollect
 from subagents.dialogue.tool_steps import ToolsetFor, ToolStepRunner
 from subagents.dialogue.turn import Turn
@@ -99,6 +102,8 @@ class DialogueEngine:
         self.store = store
         self.actions = ActionRunner(executor, store, domain, self.fail) if executor else None
         self.tool_steps = ToolStepRunner(mcp_toolsets, domain, self.fail, tuple(secrets))
+        self.commands = CommandRunner(self)
+        self.lifecycle = SlotLifecycle(flows)
         # One handler per step kind: a new kind is compiled in config.flow_graph and
         # handled here.
         self._handlers: dict[StepKind, StepHandler] = {
@@ -115,44 +120,70 @@ class DialogueEngine:
     async def handle(self, turn: Turn, text: str) -> None:
         """Handle one user message; the turn collects events and messages."""
         turn.log(ev.user(text, metadata=turn.metadata, channel=turn.metadata.get("channel")))
-        route = parse_command(text, self.flows)
+        commands = await self.understand(turn, text)
+        if await self.commands.run(turn, commands, text):
+            await self._advance(turn)
+
+    async def understand(self, turn: Turn, text: str) -> list[cmd.Command] | None:
+        """The commands of a message: a payload's, a safe ``Continue``, or the router's.
+
+        ``None`` when the router failed with nothing waiting (``utter_internal_error``).
+        """
+        flow_ids = frozenset(f for f in self.flows if not is_pattern(f))
+        payload = cmd.parse_payload(text, flow_ids)
+        if payload is not None:
+            return cmd.validate(payload, cmd.Fillable(flow_ids, self.domain.slots), "payload")
         top = turn.state.stack[-1] if turn.state.stack else None
-        if route is None and top is not None and top.waiting is not None:
-            await self._resume(turn, top, text)
-        else:
-            if route is None:
-                route = await self._ask_router(turn)
-            if not await self._follow_route(turn, route):
-                return
-        await self._advance(turn)
-
-    async def _ask_router(self, turn: Turn) -> Route:
+        waiting = top.waiting if top is not None else None
+        if isinstance(waiting, WaitingCollect) and self._clear_answer(waiting.slot, text):
+            return [cmd.Continue()]  # no router call: the answer fits the slot as it is
+        pending = self.pending(turn, top) if top is not None and waiting is not None else None
+        view = RouterInput(
+            recent=turn.state.recent,
+            slots=turn.state.slots,
+            fillable=self.domain.llm_slots,
+            pending=pending,
+            active_flow=self.active_flow(turn),
+        )
         try:
-            return await self.router.route(turn.state.recent, turn.state.slots)
-        except Exception as exc:  # LLM unreachable after retries, or a bug: tell the user
+            return await self.router.route(view)
+        except Exception as exc:  # LLM unreachable after retries, or a bug
             logger.error("dialogue.router.failed", extra={"error": str(exc)})
-            return Route(RouteKind.ERROR)
+            # What waits still gets the message: the router only adds to it.
+            return [cmd.Continue()] if pending is not None else None
 
-    async def _follow_route(self, turn: Turn, route: Route) -> bool:
-        """Act on a routing decision; True when the stack should run."""
-        if route.kind is RouteKind.RESTART:
-            for frame in reversed(turn.state.stack):
-                turn.cancel_waiting_agent(frame, "restart")
-            turn.log(ev.event("restart"))
-            await turn.utter("utter_restart")
+    def _clear_answer(self, slot_name: str, text: str) -> bool:
+        """Whether ``text`` is, as it is, a value of a bool, float or categorical slot."""
+        slot = self.domain.slots.get(slot_name)
+        if slot is None or slot.type.name not in ("bool", "float", "categorical"):
             return False
-        if route.kind is RouteKind.FLOW and route.flow_id is not None:
-            if not self.flows[route.flow_id].startable(turn.state.slots):
-                await turn.utter("utter_fallback")  # the flow's `if` guard does not hold
-                return False
-            self.start_flow(turn, route.flow_id)
-            return True
-        if route.kind is RouteKind.TEXT:
-            await turn.say_text(route.text)
+        try:
+            slot.coerce(text)
+        except SlotValueError:
             return False
-        error = route.kind is RouteKind.ERROR
-        await turn.utter("utter_internal_error" if error else "utter_fallback")
-        return False
+        return True
+
+    def pending(self, turn: Turn, frame: Frame) -> Pending:
+        """What ``frame`` waits for, as the router is told."""
+        flow = self.flows.get(frame.flow_id)
+        name = flow.name if flow else frame.flow_id
+        waiting = frame.waiting
+        if isinstance(waiting, WaitingCollect):
+            step = flow.steps.get(frame.step_id) if flow else None
+            response = (step.config.utter if step else None) or f"utter_ask_{waiting.slot}"
+            message = self.domain.render(response, turn.state.slots) or {}
+            question = str(message.get("text") or f"a value for {waiting.slot}")
+            return Pending("collect", frame.flow_id, name, question, waiting.slot)
+        agent = waiting.agent if isinstance(waiting, WaitingAgent) else ""
+        prompt = waiting.prompt if isinstance(waiting, WaitingAgent) else None
+        return Pending("agent", frame.flow_id, name, prompt or "", agent)
+
+    def active_flow(self, turn: Turn) -> str | None:
+        """The id of the topmost user flow (not a pattern) on the stack."""
+        for frame in reversed(turn.state.stack):
+            if not is_pattern(frame.flow_id):
+                return frame.flow_id
+        return None
 
     # ------------------------------------------------------------------ stack
 
@@ -166,6 +197,14 @@ class DialogueEngine:
             turn.log(ev.event("flow_interrupted", flow_id=stack[-1].flow_id, by=flow_id))
         stack.append(Frame(flow_id, self.flows[flow_id].first))
         turn.log(ev.event("flow_started", flow_id=flow_id))
+        self._reset_slots(turn, self.lifecycle.entry_resets(flow_id))
+
+    def _reset_slots(self, turn: Turn, names: tuple[str, ...]) -> None:
+        """Reset these slots to their initial values (only those that differ)."""
+        initial = turn.initial_slots
+        for name in names:
+            if turn.state.slots.get(name) != initial.get(name):
+                turn.set_slot(name, initial.get(name))
 
     @staticmethod
     def _drop_group(turn: Turn, index: int, reason: str) -> None:
@@ -209,6 +248,8 @@ class DialogueEngine:
 
     async def _end_flow(self, turn: Turn, *, completed: bool, reason: str = "") -> None:
         frame = turn.state.stack.pop()
+        if not frame.called:  # a called flow's slots belong to its caller
+            self._reset_slots(turn, self.lifecycle.exit_resets(frame.flow_id))
         if completed:
             turn.log(ev.event("flow_completed", flow_id=frame.flow_id))
         else:
@@ -231,20 +272,29 @@ class DialogueEngine:
             return
         caller.step_id = step.next_step(turn.state.slots)
 
+    async def end_flow(self, turn: Turn, *, completed: bool, reason: str = "") -> None:
+        """Pop the top flow (its collected slots reset); the flow below resumes."""
+        await self._end_flow(turn, completed=completed, reason=reason)
+
     async def _resume_interrupted(self, turn: Turn, frame: Frame) -> None:
         turn.log(ev.event("flow_resumed", flow_id=frame.flow_id))
-        waiting = frame.waiting
-        if waiting is None:
+        if frame.waiting is None:
             return
         flow = self.flows.get(frame.flow_id)
         await turn.utter(
             "utter_flow_continue_interrupted",
             {"flow_name": flow.name if flow else frame.flow_id, "flow_id": frame.flow_id},
         )
+        await self.reask(turn, frame)
+
+    async def reask(self, turn: Turn, frame: Frame) -> None:
+        """Ask again what ``frame`` waits for (its collect question, its agent's question)."""
+        waiting = frame.waiting
         if isinstance(waiting, WaitingCollect):
+            flow = self.flows.get(frame.flow_id)
             step = flow.steps.get(frame.step_id) if flow else None
             await self._ask(turn, step, waiting.slot)
-        else:
+        elif waiting is not None:
             await turn.say_text(waiting.prompt)
 
     async def fail(self, turn: Turn, reason: str) -> None:
@@ -313,6 +363,18 @@ class DialogueEngine:
         name = (step.config.utter if step else None) or f"utter_ask_{slot}"
         if not await turn.utter(name):
             await turn.say_text(f"Please provide a value for {slot}.")
+
+    def filled(self, turn: Turn, frame: Frame) -> None:
+        """The slot ``frame``'s collect waits for was set by a command: go on."""
+        flow = self.flows.get(frame.flow_id)
+        step = flow.steps.get(frame.step_id) if flow else None
+        frame.waiting = None
+        if step is not None:
+            frame.step_id = step.next_step(turn.state.slots)
+
+    async def resume(self, turn: Turn, frame: Frame, text: str) -> None:
+        """Give the user's message to the agent or collect step ``frame`` waits for."""
+        await self._resume(turn, frame, text)
 
     async def _resume(self, turn: Turn, frame: Frame, text: str) -> None:
         """Give the user's message to the waiting agent or collect step."""

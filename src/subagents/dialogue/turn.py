@@ -51,6 +51,11 @@ class Turn:
         self._partial: list[str] = []  # text streamed since the last whole message
 
     @property
+    def initial_slots(self) -> dict[str, Any]:
+        """Every slot at its initial value (from the domain)."""
+        return self._initial_slots
+
+    @property
     def streaming(self) -> bool:
         return self.on_message is not None
 

@@ -75,6 +75,9 @@ class ScriptPlayer:
         self.replies = 0
         """Requests answered by a step (the rest found none left)."""
         self._own: dict[str, list[Script]] = {}
+        self.told: set[str | None] = set()
+        """Conversations already warned that the scenario ran out (one log line each,
+        whichever model group's client found it out)."""
 
     def choose(
         self, request: dict[str, Any], conversation: str | None = None
@@ -176,7 +179,6 @@ class ScriptedLLM:
         self.model = model
         self.exhausted = exhausted
         self.source = source
-        self._told: set[str | None] = set()
 
     async def complete(
         self,
@@ -223,8 +225,8 @@ class ScriptedLLM:
         if self.exhausted == "raise":
             raise LLMUnavailableError(problem)
         where = f" in {self.source}" if self.source else ""
-        if conversation not in self._told:
-            self._told.add(conversation)
+        if conversation not in self.player.told:
+            self.player.told.add(conversation)
             logger.warning(
                 "scripted.exhausted",
                 extra={"conversation_id": conversation, "problem": problem},
