@@ -38,6 +38,7 @@ test_cases:
       - slot_was_not_set: [name]
       - user: "Bo"
         llm:
+          - text: ""
           - tool_calls: [{name: set_slot_name, arguments: {slot_value: Bo}}]
       - tool_called: {name: set_slot_name, arguments: {slot_value: Bo}}
       - slot_was_set: {name: Bo}

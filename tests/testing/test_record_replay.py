@@ -284,6 +284,7 @@ scenario:
   - tool_calls: [{name: start_flow, arguments: {flow: signup}}]
   - text: "What is your name?"
   - user: "Bo"
+  - text: ""  # the router: the answer goes to the waiting agent
   - tool_calls: [{name: set_slot_name, arguments: {slot_value: Bo}}]
 """,
         encoding="utf-8",
