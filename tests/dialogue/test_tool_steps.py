@@ -73,6 +73,9 @@ STATUS = tool_step(
 FLOWS: dict[str, Any] = {
     "check_order": {
         "description": "Check an order.",
+        # Kept after the flow ends (collected slots are reset otherwise): reserve_items
+        # reads it.
+        "persisted_slots": ["order_number"],
         "steps": [{"collect": "order_number"}, STATUS, {"action": "utter_status"}],
     },
     "reserve_items": {
