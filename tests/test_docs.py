@@ -289,19 +289,29 @@ def _module_help(module: str) -> tuple[int, str]:
 
 
 def _commands() -> dict[str, Any]:
-    return dict(ROOT_COMMAND.commands)  # type: ignore[attr-defined]
+    """Every command by its name; a group's commands as ``group sub`` (``mcp serve``)."""
+    found: dict[str, Any] = {}
+    for name, cmd in ROOT_COMMAND.commands.items():  # type: ignore[attr-defined]
+        subs = getattr(cmd, "commands", None)
+        if subs:
+            found.update({f"{name} {sub}": subcmd for sub, subcmd in subs.items()})
+        else:
+            found[name] = cmd
+    return found
 
 
 def test_cli_page_documents_every_command_and_option() -> None:
     page = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
     spans = re.findall(r"`(subagents [^`]+)`", page)
+    commands = _commands()
     documented: dict[str, set[str]] = {}
     for span in spans:
         words = span.split()
-        documented.setdefault(words[1], set()).update(
+        name = " ".join(words[1:3]) if " ".join(words[1:3]) in commands else words[1]
+        documented.setdefault(name, set()).update(
             w.strip("[]").split("=")[0] for w in words[2:] if w.strip("[").startswith("-")
         )
-    for name, cmd in _commands().items():
+    for name, cmd in commands.items():
         assert name in documented, f"docs/cli.md does not show `subagents {name} ...`"
         for param in cmd.params:
             if param.param_type_name != "option" or param.hidden:

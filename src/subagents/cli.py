@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import functools
 import json
 import logging
 import re
@@ -592,7 +593,7 @@ async def _uvicorn(
     return received
 
 
-# --------------------------------------------------------------------------- a2a, serve-mcp
+# --------------------------------------------------------------------------- a2a, mcp serve
 
 
 @app.command(name="a2a")
@@ -629,8 +630,7 @@ async def _serve_a2a(
         await _uvicorn(app, sock, level)
 
 
-@app.command(name="serve-mcp")
-def serve_mcp(
+def mcp_serve(
     project: ProjectOpt = Path("."),
     transport: Annotated[
         str, typer.Option(help="stdio (for Claude Desktop, Cursor...) or http (streamable).")
@@ -641,7 +641,7 @@ def serve_mcp(
     scripted: ScriptedOpt = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "warning",
 ) -> None:
-    """Serve the project's agents as an MCP server: one tool per agent."""
+    """Serve the project's agents as an MCP server: one tool per agent (stdio or http)."""
     if transport not in ("stdio", "http"):
         raise _fail(f"--transport {transport!r} is not one of stdio, http")
     root = _check_project(project)
@@ -1155,9 +1155,27 @@ def _next_steps(directory: Path) -> list[str]:
 # --------------------------------------------------------------------------- mcp
 
 mcp_app = typer.Typer(
-    help="OAuth logins for MCP servers: login, logout, status.", no_args_is_help=True
+    help="MCP: serve the project's agents as an MCP server (serve); OAuth logins for MCP"
+    " servers (login, logout, status).",
+    no_args_is_help=True,
 )
 app.add_typer(mcp_app, name="mcp")
+mcp_app.command("serve")(mcp_serve)
+
+
+@functools.wraps(mcp_serve)
+def _serve_mcp_moved(*args: Any, **kwargs: Any) -> None:
+    # The old name keeps working for configs that spell it (Claude Desktop's "args"); it
+    # says where the command went, on stderr: stdout carries the stdio protocol.
+    err.print(
+        "`subagents serve-mcp` is deprecated: it moved to `subagents mcp serve` (same"
+        " options); update the command in your MCP client's configuration.",
+        markup=False,
+    )
+    mcp_serve(*args, **kwargs)
+
+
+app.command(name="serve-mcp", hidden=True)(_serve_mcp_moved)
 
 
 def _mcp_project(project: Path) -> tuple[Path, list[Any], Any]:

@@ -1,8 +1,9 @@
 """The project's agents as an MCP server, driven by the official ``mcp`` client over stdio
-(``subagents serve-mcp`` as a child process) and streamable HTTP (uvicorn on 127.0.0.1)."""
+(``subagents mcp serve`` as a child process) and streamable HTTP (uvicorn on 127.0.0.1)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -59,7 +60,7 @@ async def test_stdio_lists_agents_and_continues_a_conversation(tmp_path: Path) -
         root = project(tmp_path, model.url)
         params = StdioServerParameters(
             command=sys.executable,
-            args=["-m", "subagents", "serve-mcp", "--project", str(root)],
+            args=["-m", "subagents", "mcp", "serve", "--project", str(root)],
             env={"PYTHONPATH": str(SRC), "PATH": os.environ.get("PATH", "")},
         )
         async with Client(params, read_timeout_seconds=30) as client:
@@ -77,6 +78,44 @@ async def test_stdio_lists_agents_and_continues_a_conversation(tmp_path: Path) -
     assert not first.is_error and text_of(first).startswith("Which city?")
     assert "Call weather again" in text_of(first)
     assert not second.is_error and text_of(second) == "Berlin: 14°C."
+
+
+async def test_the_old_serve_mcp_name_still_serves_and_says_where_it_moved(
+    tmp_path: Path,
+) -> None:
+    async with ScriptedModelServer(ASK_THEN_ANSWER) as model:
+        root = project(tmp_path, model.url)
+        port = free_port()
+        child = await asyncio.create_subprocess_exec(
+            *[sys.executable, "-m", "subagents", "serve-mcp", "--project", str(root)],
+            *["--transport", "http", "--port", str(port)],
+            env={**os.environ, "PYTHONPATH": str(SRC)},
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            async with asyncio.timeout(60):
+                await _wait_for_port(port, child)
+            async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+                tools = (await client.list_tools()).tools
+        finally:
+            child.terminate()
+            async with asyncio.timeout(30):
+                _, stderr = await child.communicate()
+    assert [t.name for t in tools] == ["weather"]
+    moved = "`subagents serve-mcp` is deprecated: it moved to `subagents mcp serve`"
+    assert moved in stderr.decode()
+
+
+async def _wait_for_port(port: int, child: asyncio.subprocess.Process) -> None:
+    """Until the child listens on ``port`` (the caller bounds it; fails if the child exits)."""
+    while True:
+        assert child.returncode is None, "the server exited before listening"
+        with contextlib.suppress(OSError):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        await asyncio.sleep(0.1)
 
 
 # legacy: a mid-call elicitation/create request; auto (2026-07-28): InputRequiredResult.

@@ -1,4 +1,4 @@
-"""The project's agents as an MCP server (``subagents serve-mcp``), so that Claude Desktop,
+"""The project's agents as an MCP server (``subagents mcp serve``), so that Claude Desktop,
 Cursor or another framework can call them as tools.
 
 Each general-purpose agent is one tool named after the agent, described by its
