@@ -265,6 +265,10 @@ MaxConnectionsOpt = Annotated[
     int | None, typer.Option(help="Open connections (default: from the file limit).")
 ]
 TurnTimeoutOpt = Annotated[float, typer.Option(help="Whole-turn budget in seconds (0: unbounded).")]
+InspectOpt = Annotated[
+    bool,
+    typer.Option("--inspect", help="Also serve the browser inspector at /inspector (one worker)."),
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -308,6 +312,7 @@ def run(
     body_timeout: Annotated[float, typer.Option(help="Seconds to send the body.")] = 10.0,
     keep_alive_timeout: Annotated[int, typer.Option(help="Idle keep-alive seconds.")] = 5,
     turn_timeout: TurnTimeoutOpt = 60.0,
+    inspect: InspectOpt = False,
 ) -> None:
     """Serve the project: REST channel, health, readiness and tracker endpoints."""
     from subagents.channels.limits import RequestLimits
@@ -333,7 +338,10 @@ def run(
         header_timeout=header_timeout,
         keep_alive_timeout=keep_alive_timeout,
         max_connections=max_connections,
+        inspector=inspect,
     )
+    if inspect:
+        _check_inspector(host, auth, workers)
     a2a_url = (public_url or f"http://{host}:{port}") if a2a else None
     plan = _RunPlan(
         root, host, port, log_level, settings, turn_timeout, scripted, a2a_url, reuse_port, record
@@ -406,6 +414,9 @@ def _serve_on_port(plan: _RunPlan) -> None:
     # Bound before anything starts (MCP servers, the store): a busy port fails at once.
     sock = _bind(plan.host, plan.port, reuse_port=plan.reuse_port)
     level = plan.log_level.value
+    if plan.settings.inspector:
+        url = inspector_url(sock, plan.host, plan.settings.auth)
+        out.print(f"Inspector: {url}", markup=False)
     try:
         asyncio.run(
             _serve(plan.root, sock, script, level, plan.settings, budget, plan.a2a_url, plan.record)
@@ -416,6 +427,55 @@ def _serve_on_port(plan: _RunPlan) -> None:
         raise _startup_error(exc) from None
     finally:
         sock.close()
+
+
+@app.command(name="inspect")
+def inspect_command(
+    project: ProjectOpt = Path("."),
+    host: Annotated[
+        str, typer.Option(help="Interface to bind (not loopback: needs --auth-token).")
+    ] = "127.0.0.1",
+    port: PortOpt = 5005,
+    scripted: ScriptedOpt = None,
+    log_level: Annotated[LogLevel, _log_level_option()] = LogLevel.warning,
+    auth_token: AuthTokenOpt = None,
+    turn_timeout: TurnTimeoutOpt = 60.0,
+) -> None:
+    """Serve the project with the browser inspector; print its URL (opens nothing)."""
+    run(
+        project=project,
+        host=host,
+        port=port,
+        scripted=scripted,
+        log_level=log_level,
+        auth_token=auth_token,
+        turn_timeout=turn_timeout,
+        inspect=True,
+    )
+
+
+def _check_inspector(host: str, auth: Any, workers: int) -> None:
+    """The inspector shows every conversation: only on loopback unless a token guards it."""
+    if workers > 1:
+        raise _fail(
+            "--inspect watches the turns of one process; drop --workers (or use --workers 1)"
+        )
+    if not is_loopback(host) and not auth.enabled:
+        raise _fail(
+            f"the inspector shows every conversation: serving it on {host} needs "
+            "--auth-token (or --jwt-secret, SUBAGENTS_AUTH_TOKEN, endpoints.yml auth:); "
+            "or serve it on 127.0.0.1"
+        )
+
+
+def inspector_url(sock: socket.socket, host: str, auth: Any) -> str:
+    """The URL to open (the token is not printed: add ``?token=`` when auth is on)."""
+    port = sock.getsockname()[1]
+    shown = host if host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    if ":" in shown:
+        shown = f"[{shown}]"
+    url = f"http://{shown}:{port}/inspector"
+    return url + "?token=<your token>" if auth.enabled else url
 
 
 def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
@@ -578,12 +638,13 @@ async def _uvicorn(
     """
     import uvicorn
 
+    from subagents.server import close_live_streams
     from subagents.server_http import guard_options
     from subagents.serving import stop_on_signals, uvicorn_server
 
     guards = guard_options(settings) if settings is not None else {}
     config = uvicorn.Config(app, log_level=level.lower(), lifespan="on", log_config=None, **guards)
-    server = uvicorn_server(config)
+    server = uvicorn_server(config, on_shutdown=lambda: close_live_streams(app))
 
     def stop(_: str) -> None:
         server.should_exit = True

@@ -16,7 +16,12 @@ Routes::
     GET  /health                           {"status": "ok"} (liveness)
     GET  /ready                            readiness: store, lock store, broker, MCP servers
     GET  /openapi.json                     the OpenAPI document of these routes
+    GET  /conversations                    the saved conversations, newest first
     GET  /conversations/{id}/tracker       {"sender_id", "slots", "latest_message", "events"}
+
+With ``ServerSettings(inspector=True)`` (``subagents inspect``, ``run --inspect``) also
+the inspector (:mod:`subagents.inspector.routes`): ``GET /inspector`` (the page) and the
+live event streams ``GET /conversations/{id}/live`` and ``GET /inspector/live``.
 """
 
 from __future__ import annotations
@@ -68,6 +73,10 @@ class ServerSettings:
     """Seconds an idle keep-alive connection stays open."""
     max_connections: int | None = None
     """Open connections at most; None: derived from the process's file limit."""
+    inspector: bool = False
+    """Serve the inspector page and the live event streams (docs/inspector.md)."""
+    heartbeat: float = 15.0
+    """Seconds between keep-alive comments of an idle live event stream."""
 
 
 async def _health(request: Request) -> Response:
@@ -147,14 +156,20 @@ async def _openapi(request: Request) -> Response:
     return JSONResponse(openapi_document(request.app.state.settings))
 
 
-def _routes() -> list[Route]:
-    return [
+def _routes(settings: ServerSettings | None = None) -> list[Route]:
+    from subagents.inspector.routes import conversation_routes, inspector_routes
+
+    routes = [
         Route("/health", _health, methods=["GET"]),
         Route("/ready", _ready, methods=["GET"]),
         Route("/openapi.json", _openapi, methods=["GET"]),
         Route("/webhooks/rest/webhook", _webhook, methods=["POST"]),
+        *conversation_routes(),
         Route("/conversations/{conversation_id}/tracker", _tracker, methods=["GET"]),
     ]
+    if settings is not None and settings.inspector:
+        routes += inspector_routes()
+    return routes
 
 
 _CONVERSATION_PATH = re.compile(r"^/conversations/([^/]+)(/|$)")
@@ -193,12 +208,18 @@ def _build(
     lifespan: Any,
     routes: list[BaseRoute] | None = None,
 ) -> Starlette:
-    app = Starlette(routes=routes if routes is not None else _routes(), lifespan=lifespan)
+    app = Starlette(routes=routes if routes is not None else _routes(settings), lifespan=lifespan)
     auth = Authenticator(settings.auth) if settings.auth.enabled else None
     if auth is not None:
         app.add_middleware(AuthMiddleware, auth=auth)
     app.state.settings = settings
     app.state.auth = auth
+    app.state.inspector = None
+    app.state.heartbeat = settings.heartbeat
+    if settings.inspector:
+        from subagents.inspector.hub import LiveHub
+
+        app.state.inspector = LiveHub()
     if assistant is not None:
         _attach(app, assistant)
     return app
@@ -208,6 +229,16 @@ def _attach(app: Starlette, assistant: Any) -> None:
     settings: ServerSettings = app.state.settings
     app.state.assistant = assistant
     app.state.rest = RestChannel(assistant, limits=settings.limits, auth=app.state.auth)
+    if app.state.inspector is not None:
+        app.state.inspector.attach(assistant)
+
+
+def close_live_streams(app: Any) -> None:
+    """End the inspector's open event streams (before the server waits for connections
+    to close on shutdown: an event stream never closes by itself)."""
+    hub = getattr(app.state, "inspector", None)
+    if hub is not None:
+        hub.close()
 
 
 def create_app(
@@ -235,13 +266,14 @@ def create_app(
             if close_assistant:
                 await assistant.aclose()
 
-    routes: list[BaseRoute] = list(_routes())
+    settings = settings or ServerSettings()
+    routes: list[BaseRoute] = list(_routes(settings))
     if a2a_url is not None:
         from subagents.channels.a2a_server import a2a_routes
         from subagents.channels.agent_sessions import AgentSessions
 
         routes += a2a_routes(AgentSessions(_registry(assistant)), a2a_url)
-    return _build(assistant, settings or ServerSettings(), lifespan, routes)
+    return _build(assistant, settings, lifespan, routes)
 
 
 def create_project_app(

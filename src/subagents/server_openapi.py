@@ -96,6 +96,66 @@ def _webhook(settings: ServerSettings) -> dict[str, Any]:
     }
 
 
+_SUMMARY = {
+    "type": "object",
+    "required": ["sender_id", "latest_event_time", "latest_message", "active_flow"],
+    "properties": {
+        "sender_id": {"type": "string"},
+        "latest_event_time": {"type": "number", "nullable": True},
+        "latest_message": {"type": "string", "nullable": True},
+        "active_flow": {"type": "string", "nullable": True},
+    },
+}
+
+
+def _conversations() -> dict[str, Any]:
+    listing = {
+        "type": "object",
+        "required": ["conversations"],
+        "properties": {"conversations": {"type": "array", "items": _SUMMARY}},
+    }
+    return {
+        "get": {
+            "summary": "The saved conversations, newest first",
+            "parameters": [
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "description": "keep the newest N (default 100)",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                }
+            ],
+            "responses": {
+                "200": _json("The conversations", listing),
+                "400": _error("limit is not a whole number from 1 to 1000"),
+                "401": _error("Credentials missing or invalid"),
+                "403": _error("The token may not list conversations (admin only)"),
+            },
+        }
+    }
+
+
+def _live(summary: str, with_id: bool) -> dict[str, Any]:
+    parameters = [
+        {"name": "conversation_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    ]
+    return {
+        "get": {
+            "summary": summary,
+            "parameters": parameters if with_id else [],
+            "responses": {
+                "200": {
+                    "description": "Server-Sent Events (docs/rest-api.md)",
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                },
+                "401": _error("Credentials missing or invalid"),
+                "403": _error("The token may not read this conversation"),
+            },
+        }
+    }
+
+
 def openapi_document(settings: ServerSettings) -> dict[str, Any]:
     """The OpenAPI 3.0 document for a server with ``settings`` (limits, auth)."""
     auth = settings.auth.enabled
@@ -139,11 +199,33 @@ def openapi_document(settings: ServerSettings) -> dict[str, Any]:
                 }
             },
             "/webhooks/rest/webhook": _webhook(settings),
+            "/conversations": _conversations(),
             "/conversations/{conversation_id}/tracker": tracker,
         },
         "components": {"schemas": {"Error": _ERROR, "Message": _MESSAGE, "Tracker": _TRACKER}},
     }
+    if getattr(settings, "inspector", False):
+        paths = doc["paths"]
+        paths["/conversations/{conversation_id}/live"] = _live(
+            "One conversation's live events", True
+        )
+        paths["/inspector/live"] = _live("Every conversation's live events", False)
+        paths["/inspector"] = {
+            "get": {
+                "summary": "The inspector page",
+                "responses": {
+                    "200": {
+                        "description": "HTML",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    },
+                    "401": _error("Credentials missing or invalid"),
+                },
+            }
+        }
     if auth:
+        for path, item in doc["paths"].items():
+            if path.startswith(("/conversations", "/inspector")):
+                item["get"]["security"] = [{"bearer": []}, {"token": []}]
         doc["components"]["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer"},
             "token": {"type": "apiKey", "in": "query", "name": "token"},

@@ -17,14 +17,23 @@ from typing import Any
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def uvicorn_server(config: Any) -> Any:
-    """A ``uvicorn.Server`` for ``config`` that does not capture signals."""
+def uvicorn_server(config: Any, *, on_shutdown: Callable[[], None] | None = None) -> Any:
+    """A ``uvicorn.Server`` for ``config`` that does not capture signals.
+
+    ``on_shutdown`` is called when shutdown begins, before uvicorn waits for open
+    connections to finish (so endless responses such as event streams can end).
+    """
     import uvicorn
 
     class _Server(uvicorn.Server):
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             yield
+
+        async def shutdown(self, sockets: list[Any] | None = None) -> None:
+            if on_shutdown is not None:
+                on_shutdown()
+            await super().shutdown(sockets)
 
     return _Server(config)
 

@@ -62,12 +62,22 @@ async def test_tool_call_then_task_completed(scripted_model: Any) -> None:
     assert out.status is AgentStatus.COMPLETED
     assert out.response_message == "It is sunny in Paris."
     assert tools.calls == [("get_weather", {"city": "Paris"})]
-    assert out.structured_results[0] == {
+    first = dict(out.structured_results[0])
+    duration = first.pop("duration_ms")
+    assert isinstance(duration, float) and duration >= 0
+    assert first == {
         "name": "get_weather",
         "arguments": {"city": "Paris"},
         "result": "Paris: 17°C, sunny",
         "is_error": False,
+        "iteration": 1,
+        "server": "weather",
     }
+    # One record per model response, for the inspector (agent_* tracker events).
+    calls = out.metadata["model_calls"]
+    assert [c["iteration"] for c in calls] == [1, 2]
+    assert [c["tool_calls"] for c in calls] == [1, 1]
+    assert calls[0]["finish_reason"] == "tool_calls"
     # What the model received: system prompt with the description, the user message,
     # both tools (MCP non-strict, task_completed strict as in the reference).
     first = server.requests[0]

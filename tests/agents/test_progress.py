@@ -26,7 +26,8 @@ async def test_every_tool_call_reports_started_and_finished(scripted_model: Any)
 
     async def fast(args: dict[str, Any], ctx: ToolContext | None) -> str:
         # Runs concurrently with `slow`: both have started before either finished.
-        assert [e["event"] for e in events] == ["tool_started", "tool_started"]
+        tool_events = [e["event"] for e in events if e["event"] != "model_called"]
+        assert tool_events == ["tool_started", "tool_started"]
         gate.set()
         return f"fast {args['secret']}"
 
@@ -58,12 +59,33 @@ async def test_every_tool_call_reports_started_and_finished(scripted_model: Any)
         ("nope", True),
         ("task_completed", False),
     ]
-    assert len(events) == 8
+    tool_events = [e for e in events if e["event"] != "model_called"]
+    assert len(tool_events) == 8
+    # Each model response is reported once, before its tool calls run.
+    assert [e["event"] for e in events][:3] == ["model_called", "tool_started", "tool_started"]
+    model = [e for e in events if e["event"] == "model_called"]
+    assert [(e["iteration"], e["tool_calls"]) for e in model] == [(1, 2), (2, 1), (3, 1)]
+    assert all(e["duration_ms"] >= 0 and e["finish_reason"] == "tool_calls" for e in model)
+    # Tool events say which iteration and server; finished ones how long the call took.
+    assert [(e["name"], e["iteration"]) for e in finished] == [
+        ("fast", 1),
+        ("slow", 1),
+        ("nope", 2),
+        ("task_completed", 3),
+    ]
+    assert [e["server"] for e in tool_events if e["event"] == "tool_started"] == [
+        "mcp",
+        "mcp",
+        None,
+        "builtin",
+    ]
     # Only the built-in control tool is marked as such (the shell does not show it).
     assert [e["name"] for e in events if e.get("builtin")] == ["task_completed"]
     # No arguments or results ever travel with progress events.
+    allowed = {"event", "name", "agent", "is_error", "builtin", "iteration", "server"}
+    allowed |= {"duration_ms", "model", "finish_reason", "usage", "tool_calls"}
     for event in events:
-        assert set(event) <= {"event", "name", "agent", "is_error", "builtin"}
+        assert set(event) <= allowed
         assert event["agent"] == "helper"
         assert "s3cr3t" not in repr(event)
 

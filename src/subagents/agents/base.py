@@ -209,6 +209,7 @@ class ReActAgent:
             metadata={
                 "agent": self.name,
                 "iterations": run.iterations if run is not None else 0,
+                "model_calls": run.model_calls if run is not None else [],
                 "state": None,
             },
         )
@@ -322,7 +323,11 @@ class ReActAgent:
     # ------------------------------------------------------------------ output
 
     def _output(self, input: AgentInput, run: Run, step: StepResult) -> AgentOutput:
-        metadata: dict[str, Any] = {"agent": self.name, "iterations": run.iterations}
+        metadata: dict[str, Any] = {
+            "agent": self.name,
+            "iterations": run.iterations,
+            "model_calls": run.model_calls,
+        }
         if isinstance(step, Fail):
             logger.warning(
                 "agent.run.failed",

@@ -16,11 +16,17 @@ JSON, schema violations) and tool failures (every
 exceptions: toolsets convert theirs into the error tree.
 
 Progress: ``on_event`` (optional) is awaited with ``{"event": "tool_started", "name",
-"agent"}`` (plus ``"builtin": True`` for task_completed / set_slot_*) before and
-``{"event": "tool_finished", "name", "agent", "is_error"}`` after every executed call
-(never arguments or results), and with ``tool_progress`` events while a tool reports
-progress (:func:`progress_hook`). Without it the hot path only pays one
-``is None`` check per call.
+"agent", "iteration", "server"}`` (plus ``"builtin": True`` for task_completed /
+set_slot_*) before and ``{"event": "tool_finished", "name", "agent", "iteration",
+"is_error", "duration_ms"}`` after every executed call (never arguments or results),
+with ``tool_progress`` events while a tool reports progress (:func:`progress_hook`), and
+with ``{"event": "model_called", "agent", **model_call}`` after every model response (see
+:func:`model_call`). Without it the hot path only pays one ``is None`` check per call.
+
+Every run keeps one :func:`model_call` record per model response in ``Run.model_calls``
+and the iteration, duration and server of every tool call in ``Run.structured_results``:
+the inspector shows them (the tracker keeps them in ``agent_*`` and ``tool_executed``
+events).
 """
 
 from __future__ import annotations
@@ -107,6 +113,10 @@ class CallRecord:
     is_error: bool
     control: ControlResult | None = None
     """What a successful control tool asks the agent to apply."""
+    duration_ms: float | None = None
+    """How long the call took (None: not executed)."""
+    server: str | None = None
+    """Where the tool lives: the MCP server's name, ``builtin`` or ``custom``."""
 
 
 @dataclass
@@ -123,6 +133,8 @@ class Run:
     texts: list[str] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     structured_results: list[dict[str, Any]] = field(default_factory=list)
+    model_calls: list[dict[str, Any]] = field(default_factory=list)
+    """One :func:`model_call` record per model response, in order."""
 
     @property
     def slots(self) -> dict[str, Any]:
@@ -159,6 +171,10 @@ async def run_loop(agent: LoopAgent, run: Run) -> StepResult:
             run.messages, agent.toolbox.payload, on_text=_text_callback(run)
         )
         run.iterations += 1
+        call = model_call(run.iterations, response, _ms_since(started))
+        run.model_calls.append(call)
+        if run.on_event is not None:
+            await _notify(run, {"event": "model_called", "agent": run.agent, **call})
         step = await _step(agent, run, response)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
@@ -168,11 +184,29 @@ async def run_loop(agent: LoopAgent, run: Run) -> StepResult:
                     "iteration": run.iterations,
                     "tool_calls": len(response.tool_calls),
                     "step": type(step).__name__,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": _ms_since(started),
                 },
             )
         if not isinstance(step, Continue):
             return step
+
+
+def model_call(iteration: int, response: LLMResponse, duration_ms: float) -> dict[str, Any]:
+    """What one model response is recorded as: ``{"iteration", "model", "duration_ms",
+    "finish_reason", "usage", "tool_calls"}`` (``usage`` as the provider reported it,
+    None when it did not; ``tool_calls``: how many the model asked for)."""
+    return {
+        "iteration": iteration,
+        "model": response.model,
+        "duration_ms": duration_ms,
+        "finish_reason": response.finish_reason,
+        "usage": response.usage,
+        "tool_calls": len(response.tool_calls),
+    }
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
 
 
 def _text_callback(run: Run) -> TextCallback | None:
@@ -290,6 +324,9 @@ def _append(run: Run, record: CallRecord) -> None:
             "arguments": call.arguments if call.arguments is not None else call.raw_arguments,
             "result": record.content,
             "is_error": record.is_error,
+            "iteration": run.iterations,
+            "duration_ms": record.duration_ms,
+            "server": record.server,
         }
     )
 
@@ -303,7 +340,13 @@ async def execute_call(toolbox: Toolbox, run: Run, call: ToolCall) -> CallRecord
     name = tool.spec.name if tool is not None else call.name
     if run.on_event is None:
         return await _guarded_call(toolbox, tool, name, run, call)
-    started: dict[str, Any] = {"event": "tool_started", "name": name, "agent": run.agent}
+    started: dict[str, Any] = {
+        "event": "tool_started",
+        "name": name,
+        "agent": run.agent,
+        "iteration": run.iterations,
+        "server": tool.spec.origin if tool is not None else None,
+    }
     if tool is not None and tool.control:
         # task_completed / set_slot_*: the agent's bookkeeping, not work to show the user.
         started["builtin"] = True
@@ -315,7 +358,7 @@ async def execute_call(toolbox: Toolbox, run: Run, call: ToolCall) -> CallRecord
         # tool_started gets its tool_finished, so no indicator is left spinning.
         await _notify(run, _finished(run, name, True))
         raise
-    await _notify(run, _finished(run, name, record.is_error))
+    await _notify(run, _finished(run, name, record.is_error, record.duration_ms))
     return record
 
 
@@ -351,8 +394,17 @@ def progress_hook(run: Run) -> ProgressHook:
     return on_progress
 
 
-def _finished(run: Run, name: str, is_error: bool) -> dict[str, Any]:
-    return {"event": "tool_finished", "name": name, "agent": run.agent, "is_error": is_error}
+def _finished(
+    run: Run, name: str, is_error: bool, duration_ms: float | None = None
+) -> dict[str, Any]:
+    return {
+        "event": "tool_finished",
+        "name": name,
+        "agent": run.agent,
+        "iteration": run.iterations,
+        "is_error": is_error,
+        "duration_ms": duration_ms,
+    }
 
 
 async def _notify(run: Run, event: dict[str, Any]) -> None:
@@ -384,6 +436,8 @@ async def _guarded_call(
         record = CallRecord(call, name, text, True)
     # DEBUG: one record per tool call was a measurable share of a turn at INFO; the
     # per-run summary (agent.run.complete) and per-turn one (assistant.turn) stay at INFO.
+    record.duration_ms = _ms_since(started)
+    record.server = tool.spec.origin if tool is not None else None
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug(
             "agent.tool",
@@ -391,7 +445,7 @@ async def _guarded_call(
                 "agent": run.agent,
                 "tool": name,
                 "is_error": record.is_error,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "duration_ms": record.duration_ms,
             },
         )
     return record

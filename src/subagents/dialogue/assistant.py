@@ -72,6 +72,10 @@ class AssistantHooks:
     on_turn: TurnObserver | None = None
 
 
+ProgressObserver = Callable[[str, dict[str, Any]], Awaitable[None]]
+"""Receives ``(conversation_id, progress event)`` for every turn (see ``Assistant.observe``)."""
+
+
 class Assistant:
     """A loaded project, ready to handle messages of many conversations.
 
@@ -121,6 +125,7 @@ class Assistant:
         self.progress_interval: float = PROGRESS_INTERVAL
         self.on_turn: TurnObserver | None = None
         """Awaited after each saved turn (see :class:`AssistantHooks`)."""
+        self._observers: list[ProgressObserver] = []
 
     # ------------------------------------------------------------------ loading
 
@@ -237,6 +242,44 @@ class Assistant:
             )
         return turn.messages
 
+    def observe(self, observer: ProgressObserver) -> Callable[[], None]:
+        """Hand every turn's progress events to ``observer(conversation_id, event)``.
+
+        Besides what ``on_progress`` gets, the observer sees ``{"event": "turn_started"}``
+        once the conversation is locked and ``{"event": "turn_finished", "events": n}``
+        once the turn is saved (the inspector's live view). Returns the function that
+        stops observing. With no observer a turn pays nothing for this.
+        """
+        self._observers.append(observer)
+
+        def stop() -> None:
+            if observer in self._observers:
+                self._observers.remove(observer)
+
+        return stop
+
+    def _observed(self, conversation_id: str, on_progress: Callback | None) -> Callback | None:
+        """``on_progress`` that also feeds the observers (``on_progress`` itself: none)."""
+        if not self._observers:
+            return on_progress
+        observers = tuple(self._observers)
+
+        async def fan_out(event: dict[str, Any]) -> None:
+            if on_progress is not None:
+                await on_progress(event)
+            for observer in observers:
+                await observer(conversation_id, event)
+
+        return fan_out
+
+    async def _tell_observers(self, conversation_id: str, event: dict[str, Any]) -> None:
+        """``event`` to every observer only (not to the caller's ``on_progress``)."""
+        for observer in tuple(self._observers):
+            try:
+                await observer(conversation_id, event)
+            except Exception:  # a broken observer must not break the conversation
+                logger.exception("assistant.observer_failed")
+
     async def _run_turn(
         self,
         conversation_id: str,
@@ -246,6 +289,7 @@ class Assistant:
         on_progress: Callback | None,
     ) -> Turn:
         """Lock, load, advance, save and publish one turn."""
+        on_progress = self._observed(conversation_id, on_progress)
         async with self._locks.hold(conversation_id) as lease:
             state = await self._load_state(conversation_id)
             turn = Turn(
@@ -256,6 +300,8 @@ class Assistant:
                 on_message=on_message,
                 on_progress=on_progress,
             )
+            if self._observers:
+                await self._tell_observers(conversation_id, {"event": "turn_started"})
             self._turns[conversation_id] = turn
             # Model clients may tell conversations apart (the scripted model does).
             token = current_conversation.set(conversation_id)
@@ -283,6 +329,9 @@ class Assistant:
                 await self.broker.publish(conversation_id, events)
             if self.on_turn is not None:
                 await self.on_turn(conversation_id, text, events)
+            if self._observers:
+                finished = {"event": "turn_finished", "events": len(events)}
+                await self._tell_observers(conversation_id, finished)
         return turn
 
     async def _refuse(
@@ -402,6 +451,32 @@ class Assistant:
             "stack": state.stack_json(),
             "events": events,
         }
+
+    async def conversations(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The saved conversations, newest first: ``{"sender_id", "latest_event_time",
+        "latest_message", "active_flow"}`` each (``latest_message``: its text,
+        cut to 200 characters).
+
+        Reads every saved state (the store lists ids only), without taking the
+        conversations' locks: a snapshot for the inspector, meant for development stores.
+        """
+        summaries = []
+        for conversation_id in await self.store.list():
+            data = await self.store.load(conversation_id)
+            if data is None:
+                continue
+            state = ConversationState.from_json(data)
+            text = state.latest_message.get("text") if state.latest_message else None
+            summaries.append(
+                {
+                    "sender_id": conversation_id,
+                    "latest_event_time": state.latest_event_time,
+                    "latest_message": text[:200] if isinstance(text, str) else None,
+                    "active_flow": state.stack[-1].flow_id if state.stack else None,
+                }
+            )
+        summaries.sort(key=lambda s: s["latest_event_time"] or 0, reverse=True)
+        return summaries[:limit]
 
     async def ping_stores(self) -> None:
         """Raise :class:`~subagents.errors.StoreUnavailable` naming the tracker store, lock

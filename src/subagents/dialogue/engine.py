@@ -415,6 +415,9 @@ class DialogueEngine:
             turn.log(ev.event("agent_started", **ids))
         output = await self._run_agent(turn, name, step, user_message, agent_state)
         self._apply_agent_output(turn, name, output)
+        model_calls = output.metadata.get("model_calls")
+        if model_calls:  # the model calls of this run, for the inspector
+            ids = {**ids, "model_calls": model_calls}
         if output.status == AgentStatus.COMPLETED:
             turn.log(ev.event("agent_completed", **ids))
             await self._say_agent_text(turn, output)
@@ -500,6 +503,7 @@ class DialogueEngine:
                     arguments=result.get("arguments"),
                     result=result.get("result"),
                     is_error=bool(result.get("is_error")),
+                    **{k: result[k] for k in _CALL_DETAILS if result.get(k) is not None},
                 )
             )
         for event in output.events:
@@ -541,6 +545,10 @@ class DialogueEngine:
             await self.fail(turn, f"no action endpoint configured to run '{name}'")
             return False
         return await self.actions.run(turn, name)
+
+
+_CALL_DETAILS = ("iteration", "duration_ms", "server")
+"""Optional keys of a structured result copied into its ``tool_executed`` event."""
 
 
 def _tool_progress(turn: Turn) -> Callable[[dict[str, Any]], Awaitable[None]]:

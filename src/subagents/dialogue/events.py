@@ -9,11 +9,15 @@ Ours::
     flow_interrupted  {"flow_id", "by"}          a flow was started on top of it
     flow_resumed      {"flow_id"}                the flow on top ended; this one goes on
     agent_started     {"agent", "flow_id", "step_id"}
-    agent_input_required {"agent", "flow_id", "step_id"}
-    agent_completed   {"agent", "flow_id", "step_id"}
-    agent_cancelled   {"agent", "flow_id", "step_id", "reason"}
-    agent_failed      {"agent", "flow_id", "step_id", "error"}
-    tool_executed     {"agent", "name", "arguments", "result", "is_error"}
+    agent_input_required {"agent", "flow_id", "step_id", "model_calls"?}
+    agent_completed   {"agent", "flow_id", "step_id", "model_calls"?}
+    agent_cancelled   {"agent", "flow_id", "step_id", "reason", "model_calls"?}
+    agent_failed      {"agent", "flow_id", "step_id", "error", "model_calls"?}
+    tool_executed     {"agent", "name", "arguments", "result", "is_error",
+                       "iteration"?, "duration_ms"?, "server"?}
+
+``model_calls`` lists the run's model responses (``{"iteration", "model", "duration_ms",
+"finish_reason", "usage", "tool_calls"}``, see :func:`subagents.agents.loop.model_call`).
 """
 
 from __future__ import annotations

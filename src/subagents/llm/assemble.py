@@ -33,6 +33,7 @@ def parse_completion(data: Any) -> LLMResponse:
         tool_calls=calls,
         finish_reason=choice.get("finish_reason"),
         usage=data.get("usage"),
+        model=data.get("model") if isinstance(data.get("model"), str) else None,
     )
 
 
@@ -45,19 +46,22 @@ def _shape(data: Any) -> str:
 class StreamAssembler:
     """Accumulates streamed chunks: text deltas and tool-call deltas keyed by ``index``."""
 
-    __slots__ = ("_text", "_calls", "finish_reason", "usage")
+    __slots__ = ("_text", "_calls", "finish_reason", "usage", "model")
 
     def __init__(self) -> None:
         self._text: list[str] = []
         self._calls: dict[int, list[Any]] = {}  # index -> [id, name, [argument fragments]]
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] | None = None
+        self.model: str | None = None
 
     def add(self, chunk: Mapping[str, Any]) -> str | None:
         """Take one chunk; return its text delta (if any) for the caller to stream on."""
         usage = chunk.get("usage")
         if usage:
             self.usage = usage
+        if self.model is None and isinstance(chunk.get("model"), str):
+            self.model = chunk["model"]
         choices = chunk.get("choices")
         if not choices:
             return None
@@ -107,4 +111,5 @@ class StreamAssembler:
             tool_calls=calls,
             finish_reason=self.finish_reason,
             usage=self.usage,
+            model=self.model,
         )

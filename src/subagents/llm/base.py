@@ -58,6 +58,8 @@ class LLMResponse:
     tool_calls: list[ToolCall] = field(default_factory=list)
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None
+    model: str | None = None
+    """The model that answered, as the provider names it (when it says)."""
 
 
 class ToolPayload:

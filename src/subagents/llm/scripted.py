@@ -219,7 +219,9 @@ class ScriptedLLM:
         ]
         finish = step.finish_reason or ("tool_calls" if calls else "stop")
         usage = dict(step.usage) if step.usage is not None else None
-        return LLMResponse(text=step.text, tool_calls=calls, finish_reason=finish, usage=usage)
+        return LLMResponse(
+            text=step.text, tool_calls=calls, finish_reason=finish, usage=usage, model=self.model
+        )
 
     def _out_of_replies(self, conversation: str | None, problem: str) -> LLMResponse:
         if self.exhausted == "raise":
