@@ -194,7 +194,15 @@ async def test_streaming_action_chunks_then_whole_messages(make_project, load_as
     # The streamed message is not repeated whole; later messages come whole.
     assert [m["text"] for m in seen if not m.get("chunk")] == ["Done, .", "after /stream"]
     assert texts(reply) == ["Hello there friend", "Done, .", "after /stream"]
-    assert {"event": "tool_started", "name": "action_stream", "kind": "action"} in progress
+    started = {"event": "tool_started", "name": "action_stream", "kind": "action"}
+    assert {**started, "executor": "in-process"} in progress
+    finished = next(e for e in progress if e["event"] == "tool_finished")
+    assert finished["is_error"] is False and finished["duration_ms"] >= 0
+    # The tracker's action event says how the action ran (the inspector shows it).
+    stored = (await assistant.get_tracker("s"))["events"]
+    action = next(e for e in stored if e["event"] == "action" and e["name"] == "action_stream")
+    assert action["executor"] == "in-process" and action["streamed"] == 3
+    assert action["duration_ms"] >= 0 and action["events"] >= 0
     # Without a streaming caller the chunks arrive as one joined message.
     assert texts(await assistant.handle_message("t", "/stream")) == texts(reply)
 

@@ -60,6 +60,7 @@ async def test_openapi_document_describes_the_routes(served: Any) -> None:
         "/health",
         "/ready",
         "/webhooks/rest/webhook",
+        "/conversations",
         "/conversations/{conversation_id}/tracker",
     }
     body = doc["paths"]["/webhooks/rest/webhook"]["post"]["requestBody"]

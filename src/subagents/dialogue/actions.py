@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -126,7 +127,10 @@ class ActionRunner:
         collector = _StreamCollector(turn)
         # Only a streaming caller hears chunks as they come, so only it can barge in.
         cancel = turn.action_cancel = asyncio.Event() if turn.streaming else None
-        await turn.progress("tool_started", name, kind="action")
+        executor = executor_kind(self.executor)
+        await turn.progress("tool_started", name, kind="action", executor=executor)
+        started = time.perf_counter()
+        failed = True
         try:
             result = await self.executor.run(
                 name,
@@ -136,6 +140,7 @@ class ActionRunner:
                 cancel_event=cancel,
             )
             await collector.flush(barged_in=result.barged_in or bool(cancel and cancel.is_set()))
+            failed = False
         except ActionError as exc:
             await collector.flush(barged_in=bool(cancel and cancel.is_set()))
             logger.error("dialogue.action.failed", extra={"action": name, "error": str(exc)})
@@ -143,8 +148,15 @@ class ActionRunner:
             return False
         finally:
             turn.action_cancel = None
-            await turn.progress("tool_finished", name, kind="action")
-        turn.log(ev.action(name))
+            duration_ms = round((time.perf_counter() - started) * 1000, 2)
+            await turn.progress(
+                "tool_finished", name, kind="action", is_error=failed, duration_ms=duration_ms
+            )
+        # What the inspector shows of the call (Rasa's action event has only the name).
+        details = {"executor": executor, "duration_ms": duration_ms, "events": len(result.events)}
+        if result.streamed:
+            details["streamed"] = len(result.streamed)
+        turn.log(ev.action(name, **details))
         for response in result.responses:
             await _send_response(turn, response)
         return self._apply_events(turn, result.events) or True
@@ -180,6 +192,15 @@ class ActionRunner:
                         turn.cancel_waiting_agent(frame, "restarted by an action")
                 turn.log(dict(event))
         return followup
+
+
+_EXECUTOR_KINDS = {"DirectExecutor": "in-process", "HTTPExecutor": "http", "GRPCExecutor": "grpc"}
+
+
+def executor_kind(executor: object) -> str:
+    """How actions run: ``in-process``, ``http``, ``grpc`` (else the executor's class)."""
+    name = type(executor).__name__
+    return _EXECUTOR_KINDS.get(name, name)
 
 
 async def _send_response(turn: Turn, response: dict[str, Any]) -> None:

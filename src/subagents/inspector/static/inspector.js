@@ -151,6 +151,9 @@ function readEvent(turn, event, lastSource) {
     const run = { agent: event.agent, flow: event.flow_id, step: event.step_id, tools: [], modelCalls: [], end: null, resumed: false };
     turn.runs.push(run);
     turn.items.push({ kind: "run", run });
+  } else if (kind === "tool_progress") {
+    const run = openRun(turn, event.agent);
+    (run.progress || (run.progress = [])).push(event);
   } else if (kind === "tool_executed") {
     openRun(turn, event.agent).tools.push(event);
     return event.agent + " → " + event.name;
@@ -237,6 +240,11 @@ function renderRun(run, open) {
     body.push(renderIteration(number, call, tools));
   }
   for (const tool of loose) body.push(renderTool(tool));
+  const progress = run.progress || [];
+  if (progress.length) {
+    body.push(node("progress reported (" + progress.length + ")", { class: "node progress" },
+      el("ul", {}, progress.map((p) => el("li", {}, el("code", {}, p.name), " " + (p.text || ""))))));
+  }
   body.push(el("p", { class: "exit-reason " + (reason.failed ? "error" : "") }, "exit: " + reason.text));
   return node(summary, { class: "node run" + (reason.failed ? " failed" : ""), "data-agent": run.agent, open: open || reason.failed }, ...body);
 }
@@ -283,11 +291,15 @@ function renderItem(item) {
     case "run":
       return el("li", { class: "item-run" }, renderRun(item.run, true));
     case "flow":
-      return el("li", { class: "item-flow", "data-flow": e.flow_id }, "⏵ " + e.event.replace("flow_", "flow ") + " ", el("code", {}, e.flow_id),
+      return el("li", { class: "item-flow", "data-flow": e.flow_id }, e.event.replace("flow_", "flow ") + " ", el("code", {}, e.flow_id),
         e.reason ? el("span", { class: "muted" }, " (" + e.reason + ")") : null,
         e.by ? el("span", { class: "muted" }, " by " + e.by) : null);
     case "action": {
-      return el("li", { class: "item-action", "data-action": e.name }, "⚙ action ", el("code", {}, e.name));
+      const facts = [e.executor, ms(e.duration_ms)];
+      if (e.events !== undefined) facts.push(e.events + " event(s) returned");
+      if (e.streamed) facts.push(e.streamed + " chunk(s) streamed");
+      return el("li", { class: "item-action", "data-action": e.name }, "action ", el("code", {}, e.name),
+        el("span", { class: "muted" }, " " + facts.filter(Boolean).join(" · ")));
     }
     case "slot":
       return el("li", { class: "item-slot" }, "slot ", el("code", {}, e.name), " = ", el("code", {}, text(e.value)),
@@ -297,7 +309,7 @@ function renderItem(item) {
       const tags = [];
       if (meta.barged_in) tags.push(el("span", { class: "tag" }, "barged in"));
       if (meta.partial) tags.push(el("span", { class: "tag" }, "partial"));
-      return el("li", { class: "item-bot" }, "🗨 ", e.text || text(e.data), ...tags);
+      return el("li", { class: "item-bot" }, el("span", { class: "muted" }, "bot: "), e.text || text(e.data), ...tags);
     }
     default:
       return el("li", { class: "item-other muted" }, e.event + (e.name ? " " + e.name : "") + (e.error ? ": " + e.error : ""));
@@ -425,12 +437,18 @@ function onLiveEvent(event) {
     const list = iteration ? iteration.tools : run.tools;
     const tool = list.find((t) => t.name === event.name && t.running);
     if (tool) Object.assign(tool, { running: false, is_error: event.is_error, duration_ms: event.duration_ms });
+  } else if (kind === "tool_progress") {
+    const run = liveRun(live, event.agent);
+    const all = run.tools.concat(...Array.from(run.iterations.values(), (i) => i.tools));
+    const tool = all.find((t) => t.name === event.name && t.running);
+    if (tool) tool.progress = event.text;
+    $("status").textContent = event.agent + " → " + event.name + ": " + (event.text || "");
   } else if (kind === "tool_started" && event.kind === "action") {
-    live.actions.push({ name: event.name, running: true });
+    live.actions.push({ name: event.name, running: true, executor: event.executor });
     $("status").textContent = "running " + event.name + "…";
   } else if (kind === "tool_finished" && event.kind === "action") {
     const action = live.actions.find((a) => a.name === event.name && a.running);
-    if (action) action.running = false;
+    if (action) Object.assign(action, { running: false, is_error: event.is_error, duration_ms: event.duration_ms });
   }
   const current = document.querySelector(".turn.live");
   const fresh = renderLive(live);
@@ -441,7 +459,9 @@ function onLiveEvent(event) {
 function renderLive(live) {
   const items = [];
   for (const action of live.actions) {
-    items.push(el("li", { class: "item-action", "data-action": action.name }, "⚙ action ", el("code", {}, action.name), action.running ? " (running…)" : " (done)"));
+    const done = action.is_error ? "failed" : "done";
+    items.push(el("li", { class: "item-action" + (action.is_error ? " error" : ""), "data-action": action.name }, "action ", el("code", {}, action.name),
+      el("span", { class: "muted" }, " " + [action.executor, action.running ? "running…" : done + " in " + ms(action.duration_ms)].filter(Boolean).join(" · "))));
   }
   for (const run of live.runs) {
     const body = [];
@@ -464,6 +484,7 @@ function renderLiveTool(tool) {
   return el("div", { class: "node tool live-tool" + (tool.is_error ? " failed" : ""), "data-tool": tool.name },
     el("code", {}, (tool.server ? tool.server + "/" : "") + tool.name),
     el("span", { class: "tag " + (tool.is_error ? "error" : tool.running ? "" : "ok") }, status),
+    tool.running && tool.progress ? el("span", { class: "muted progress" }, " " + tool.progress) : null,
     tool.duration_ms !== undefined && tool.duration_ms !== null ? el("span", { class: "muted" }, " " + ms(tool.duration_ms)) : null);
 }
 
@@ -539,7 +560,7 @@ async function send(message) {
         buffer = buffer.slice(newline + 1);
         if (!line) continue;
         const item = JSON.parse(line);
-        if (item.event === "still_working") continue; // the live stream shows it
+        if (item.event) continue; // still_working, tool_progress: the live stream shows them
         if (item.chunk) {
           if (!streaming) streaming = addMessage("bot streaming", "");
           streaming.textContent += item.text || "";
