@@ -27,13 +27,14 @@ from subagents.server import ServerSettings, create_app, open_assistant
 from subagents.testing import serve_asgi
 
 BOUND = 30.0
+SCENARIOS = Path(__file__).parent / "scenarios"
 
 
 @contextlib.asynccontextmanager
 async def served(
-    project: Path, settings: ServerSettings | None = None
+    project: Path, settings: ServerSettings | None = None, scenario: Path | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
-    scenario = project / "scenarios" / "demo.yml"
+    scenario = scenario or project / "scenarios" / "demo.yml"
     async with open_assistant(project, scenario=scenario) as (assistant, _):
         app = create_app(assistant, settings=settings or ServerSettings(inspector=True))
         async with serve_asgi(app) as url, httpx.AsyncClient(base_url=url, timeout=BOUND) as client:
@@ -144,8 +145,8 @@ async def test_all_conversations_stream_and_list(example: Path) -> None:
 
 
 async def test_tracker_keeps_model_calls_and_tool_details(example: Path) -> None:
-    async with served(example) as client:
-        for text in ("hi", "I'd like to book a haircut", "2030-05-14 please"):
+    async with served(example, scenario=SCENARIOS / "booking.yml") as client:
+        for text in ("I'd like to book a haircut", "2030-05-14 please"):
             await say(client, "alex", text)
         events = (await client.get("/conversations/alex/tracker")).json()["events"]
 

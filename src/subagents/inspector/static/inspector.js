@@ -154,6 +154,10 @@ function readEvent(turn, event, lastSource) {
   } else if (kind === "tool_progress") {
     const run = openRun(turn, event.agent);
     (run.progress || (run.progress = [])).push(event);
+  } else if (kind === "tool_executed" && !event.agent) {
+    // A flow's MCP tool step (no agent): shown where it ran.
+    turn.items.push({ kind: "toolstep", event: Object.assign({ server: event.mcp_server }, event) });
+    return "tool step " + event.name;
   } else if (kind === "tool_executed") {
     openRun(turn, event.agent).tools.push(event);
     return event.agent + " → " + event.name;
@@ -290,6 +294,8 @@ function renderItem(item) {
   switch (item.kind) {
     case "run":
       return el("li", { class: "item-run" }, renderRun(item.run, true));
+    case "toolstep":
+      return el("li", { class: "item-toolstep" }, "tool step ", el("code", {}, e.flow_id + "/" + e.step_id), renderTool(e));
     case "flow":
       return el("li", { class: "item-flow", "data-flow": e.flow_id }, e.event.replace("flow_", "flow ") + " ", el("code", {}, e.flow_id),
         e.reason ? el("span", { class: "muted" }, " (" + e.reason + ")") : null,
