@@ -104,7 +104,8 @@ class ConversationFile(pytest.File):
         for case in test_file.cases:
             yield ConversationItem.from_parent(self, name=case.name, case=case)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
+    # Collector narrows Node's signature (no `style`); mypy sees that as an override error.
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
         if isinstance(excinfo.value, InvalidTestFile):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
@@ -151,7 +152,7 @@ class ConversationItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, CaseFailed):
             return str(excinfo.value)
-        return super().repr_failure(excinfo)
+        return super().repr_failure(excinfo, style)
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, max((self.case.line or 1) - 1, 0), f"test_case: {self.case.name}"
