@@ -67,7 +67,11 @@ Tree::
     ├── AuthError                     401/403 on the conversation API (channels.auth)
     ├── LoginRequired                 internal: an OAuth flow needs a person (mcp.auth)
     ├── ScriptError                   a bad scripted-run file (channels.script)
-    └── ScaffoldError                 ``subagents init`` cannot write the project
+    ├── ScaffoldError                 ``subagents init`` cannot write the project
+    ├── InvalidTestFile               a conversation test file with errors, for pytest
+    │                                 (testing.conversation_plugin)
+    └── CaseFailed                    a conversation test case failed, for pytest
+                                      (testing.conversation_plugin)
 
 Private classes (``_Dead`` in mcp.connection, ``_DomainMissing`` in the gRPC executor,
 ``_BadRequest`` in the scripted model server, ``_StepFailed`` in dialogue.tool_steps)

@@ -70,11 +70,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     return collector
 
 
-class InvalidTestFile(Exception):
+class InvalidTestFile(SubagentsError):
     """A conversation test file with errors (reported as ``file:line: message`` lines)."""
 
 
-class CaseFailed(Exception):
+class CaseFailed(SubagentsError):
     """A conversation test case failed; the message is the mismatch report."""
 
 
