@@ -192,3 +192,51 @@ def test_yaml_files_without_test_cases_are_not_read(project: Path) -> None:
     (project / "tests" / "data.yml").write_text("just: [data, {not: tests}]\n", encoding="utf-8")
     code, output = run_test(project)
     assert code == 0 and "no test cases selected" in output
+
+
+MEET_ACTION = '''
+
+import asyncio
+import os
+from pathlib import Path
+
+
+class ActionMeet(Action):
+    """Waits (bounded) until another conversation runs this action too."""
+
+    def name(self):
+        return "action_meet"
+
+    async def run(self, dispatcher, tracker, domain):
+        room = Path(os.environ["MEET_ROOM"])
+        (room / tracker.sender_id).touch()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while len(list(room.iterdir())) < 2 and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        met = len(list(room.iterdir())) >= 2
+        dispatcher.utter_message(text="met" if met else "alone")
+        return []
+'''
+
+
+def test_workers_run_cases_concurrently(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two cases whose action only finishes once the other case's action has started.
+    (project / "actions" / "__init__.py").open("a").write(MEET_ACTION)
+    domain = (project / "domain.yml").read_text()
+    (project / "domain.yml").write_text(domain + "  - action_meet\n")
+    flows = (project / "flows.yml").read_text()
+    meet = "  meet:\n    description: Meet.\n    steps:\n      - action: action_meet\n"
+    (project / "flows.yml").write_text(flows + meet)
+    room = tmp_path / "room"
+    room.mkdir()
+    monkeypatch.setenv("MEET_ROOM", str(room))
+    case = "  - test_case: {0}\n    steps:\n      - user: /meet\n      - bot: met\n"
+    (project / "tests" / "meet.yml").write_text(
+        "test_cases:\n" + case.format("a") + case.format("b")
+    )
+    code, output = run_test(project, "--workers", "2")
+    assert code == 0, output
+    assert "2 passed" in output

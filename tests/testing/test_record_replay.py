@@ -286,6 +286,7 @@ scenario:
   - user: "Bo"
   - text: ""  # the router: the answer goes to the waiting agent
   - tool_calls: [{name: set_slot_name, arguments: {slot_value: Bo}}]
+  - user: "/count"
 """,
         encoding="utf-8",
     )
@@ -304,7 +305,22 @@ scenario:
         {"user": "Bo"},
         {"slot_was_set": {"name": "Bo"}},
         {"bot": "Hello Bo!"},
+        {"user": "/count"},
+        {"flow_started": "count"},
+        {"bot": "Visit number 1."},
+        {"slot_was_set": {"visits": 1.0}},
     ]
+    cassette = YAML(typ="safe").load((record / "cassettes" / "s1.yml").read_text("utf-8"))
+    items = cassette["interactions"]
+    # The agent's reply was streamed to the shell word by word; the cassette has it whole.
+    streamed = [i["llm"]["response"] for i in items if "llm" in i and i["llm"]["stream"]]
+    assert "What is your name?" in [r["text"] for r in streamed]
+    actions = [i["action"] for i in items if "action" in i]
+    assert [a["name"] for a in actions] == ["action_count"]
+    assert [(e["event"], e["name"], e["value"]) for e in actions[0]["events"]] == [
+        ("slot", "visits", 1.0)
+    ]
+    assert actions[0]["responses"][0]["text"] == "Visit number 1."
     code, output = run_test(project, str(record), "--replay")
     assert code == 0, output
     # The recorded bot reply is now checked: change it and the replay fails.
