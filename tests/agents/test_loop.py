@@ -564,3 +564,11 @@ async def test_a_crash_mid_run_is_one_fatal_error_output(scripted_model: Any) ->
     again = await agent.run(AgentInput(id="c", user_message="Hi"))
     assert again.response_message == "Hello again."
     assert [m["role"] for m in server.requests[-1]["messages"]] == ["system", "user"]
+
+
+async def test_an_empty_reply_after_the_nudge_is_a_recoverable_error(scripted_model: Any) -> None:
+    server, agent = await make_agent(scripted_model, [{"text": ""}, {"text": "  "}])
+    out = await agent.run(AgentInput(user_message="hi"))
+    assert out.status is AgentStatus.RECOVERABLE_ERROR
+    assert out.error_message == "the model returned an empty reply twice in a row"
+    assert out.metadata["state"] is None and len(server.requests) == 2

@@ -98,9 +98,12 @@ def check_run(inner: RecordingToolset, llm: FakeLLM, out: Any) -> None:
         AgentStatus.COMPLETED,
         AgentStatus.INPUT_REQUIRED,
         AgentStatus.FATAL_ERROR,
+        AgentStatus.RECOVERABLE_ERROR,
     )
     if out.status is AgentStatus.FATAL_ERROR:
         assert "iteration limit reached" in out.error_message
+    if out.status is AgentStatus.RECOVERABLE_ERROR:  # two empty replies in a row
+        assert out.error_message == "the model returned an empty reply twice in a row"
     assert all(name != "admin_reset" for name, _ in inner.calls)
     assert all(isinstance(a.get("city"), str) for n, a in inner.calls if n == "get_weather")
     for sent in llm.sent:

@@ -201,3 +201,27 @@ def test_bad_exit_conditions_are_load_errors() -> None:
         MCPTaskAgent(name="t", llm=llm, exit_if=["slots.unknown_slot is not null"], slots=SLOTS)
     with pytest.raises(ConfigError, match="at least one exit_if"):
         MCPTaskAgent(name="t", llm=llm, exit_if=[], slots=SLOTS)
+
+
+async def test_text_beside_the_completing_call_is_dropped_even_when_streaming(
+    scripted_model: Any,
+) -> None:
+    tools = RecordingToolset().add("notify")
+    server, agent = await make_task_agent(
+        scripted_model,
+        [
+            {"text": "Checking.", "tool_calls": [{"name": "notify", "arguments": {}}]},
+            {"text": "All set, Ada!", "tool_calls": [set_slot("user_name", "Ada")]},
+        ],
+        ["slots.user_name is not null"],
+        toolsets=[tools],
+    )
+    streamed: list[str] = []
+
+    async def on_text(delta: str) -> None:
+        streamed.append(delta)
+
+    out = await agent.run(AgentInput(user_message="I am Ada"), on_text=on_text)
+    assert out.status is AgentStatus.COMPLETED
+    assert out.response_message == "Checking."
+    assert "".join(streamed) == "Checking."

@@ -57,7 +57,7 @@ def test_kill_9_and_restart_keeps_the_conversation(
                 "tool_calls": [
                     {"name": "set_slot_appointment_date", "arguments": {"slot_value": "2026-03-02"}}
                 ]
-            }
+            },
         ],
     )
     second = run_process(clinic, after)

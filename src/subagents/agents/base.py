@@ -32,6 +32,7 @@ from subagents.agents.loop import (
     Fail,
     Run,
     StepResult,
+    Unusable,
     progress_hook,
     run_loop,
 )
@@ -67,6 +68,8 @@ class ReActAgent:
     """Base class of the ReAct sub agents (use MCPOpenAgent or MCPTaskAgent)."""
 
     default_template_file: str = ""
+    silent_completion: bool = False
+    """True for task agents: completing drops the text of the completing reply."""
 
     def __init__(
         self,
@@ -337,6 +340,20 @@ class ReActAgent:
             return AgentOutput(
                 id=input.id,
                 status=AgentStatus.FATAL_ERROR,
+                error_message=step.error,
+                events=run.events,
+                structured_results=run.structured_results,
+                metadata=metadata,
+            )
+        if isinstance(step, Unusable):
+            logger.warning(
+                "agent.run.unusable",
+                extra={"agent": self.name, "conversation_id": input.id, "error": step.error},
+            )
+            metadata["state"] = None
+            return AgentOutput(
+                id=input.id,
+                status=AgentStatus.RECOVERABLE_ERROR,
                 error_message=step.error,
                 events=run.events,
                 structured_results=run.structured_results,

@@ -97,7 +97,15 @@ class Fail:
     error: str
 
 
-StepResult = Continue | AskUser | Complete | Fail
+@dataclass(frozen=True)
+class Unusable:
+    """The model's reply was unusable (empty even after the nudge): the run ends with
+    ``recoverable_error`` and the caller may run the agent again (a flow does, twice)."""
+
+    error: str
+
+
+StepResult = Continue | AskUser | Complete | Fail | Unusable
 
 
 # --------------------------------------------------------------------------- run state
@@ -130,6 +138,8 @@ class Run:
     on_text: TextCallback | None = None
     on_event: EventCallback | None = None
     iterations: int = 0
+    empty_replies: int = 0
+    """Empty model replies in a row (the first is nudged, the second ends the run)."""
     texts: list[str] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     structured_results: list[dict[str, Any]] = field(default_factory=list)
@@ -148,6 +158,9 @@ class LoopAgent(Protocol):
     max_iterations: int
     llm: LLMClient
     toolbox: Toolbox
+    silent_completion: bool
+    """The text of the reply that completes the run is dropped, not sent (task agents):
+    it is held back from ``on_text`` until the reply's calls have run."""
 
     async def on_control(self, run: Run, result: ControlResult) -> StepResult: ...
 
@@ -167,8 +180,12 @@ async def run_loop(agent: LoopAgent, run: Run) -> StepResult:
             )
         await agent.toolbox.refresh()
         started = time.perf_counter()
+        forward = _text_callback(run)
+        held: list[str] | None = [] if forward is not None and agent.silent_completion else None
         response = await agent.llm.complete(
-            run.messages, agent.toolbox.payload, on_text=_text_callback(run)
+            run.messages,
+            agent.toolbox.payload,
+            on_text=_holder(held) if held is not None else forward,
         )
         run.iterations += 1
         call = model_call(run.iterations, response, _ms_since(started))
@@ -176,6 +193,8 @@ async def run_loop(agent: LoopAgent, run: Run) -> StepResult:
         if run.on_event is not None:
             await _notify(run, {"event": "model_called", "agent": run.agent, **call})
         step = await _step(agent, run, response)
+        if held and forward is not None and not isinstance(step, Complete):
+            await forward("".join(held))  # not the completing reply: the user sees it
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "agent.run.step",
@@ -209,6 +228,15 @@ def _ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
 
 
+def _holder(held: list[str]) -> TextCallback:
+    """A text callback that keeps the deltas of one reply in ``held``."""
+
+    async def hold(delta: str) -> None:
+        held.append(delta)
+
+    return hold
+
+
 def _text_callback(run: Run) -> TextCallback | None:
     """``run.on_text``, prefixed with the part separator when earlier parts exist.
 
@@ -231,16 +259,24 @@ def _text_callback(run: Run) -> TextCallback | None:
 
 async def _step(agent: LoopAgent, run: Run, response: LLMResponse) -> StepResult:
     text = response.text or ""
+    kept = len(run.texts)
     if text.strip():
         run.texts.append(text)
     if not response.tool_calls:
         run.messages.append({"role": "assistant", "content": text})
         if not text.strip():
+            run.empty_replies += 1
+            if run.empty_replies > 1:  # nudged once already: the reply is unusable
+                return Unusable("the model returned an empty reply twice in a row")
             run.messages.append({"role": "user", "content": EMPTY_REPLY_NUDGE})
             return Continue()
         return AskUser(text)
+    run.empty_replies = 0
     run.messages.append(_assistant_message(text, response.tool_calls))
-    return await _execute_calls(agent, run, response.tool_calls)
+    step = await _execute_calls(agent, run, response.tool_calls)
+    if isinstance(step, Complete) and agent.silent_completion:
+        del run.texts[kept:]  # the completing reply's text is not a response to send
+    return step
 
 
 def _assistant_message(text: str, calls: list[ToolCall]) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 It fills the slots named in its ``exit_if`` conditions through built-in
 ``set_slot_<slot>`` tools (typed from the domain's slot definitions). After every slot
 update the conditions are evaluated; once all hold, the run completes silently with the
-slot sets as ``{"event": "slot", ...}`` events. If they already hold when a run starts,
+slot sets as ``{"event": "slot", ...}`` events: text the model wrote in that same reply is
+dropped (and, when streaming, never reaches ``on_text``: a task agent's text is handed on
+per reply, once its calls have run, instead of per token). If they already hold when a run starts,
 it completes at once without calling the model.
 """
 
@@ -31,6 +33,7 @@ class MCPTaskAgent(ReActAgent):
     """
 
     default_template_file = TASK_AGENT_TEMPLATE
+    silent_completion = True
 
     def __init__(
         self,

@@ -20,6 +20,7 @@ Decided behaviour (documented in docs/conversations.md):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from enum import Enum
@@ -44,6 +45,10 @@ from subagents.tools.base import Toolset
 
 logger = logging.getLogger("subagents.dialogue.engine")
 
+AGENT_ATTEMPTS = 3
+"""Runs of an agent that ends with ``recoverable_error`` before the fatal path (Rasa's 3)."""
+AGENT_RETRY_DELAY = 0.25
+"""Seconds before the second run; doubled before each further one."""
 MAX_STEPS_PER_TURN = 100
 """Guards against a ``next`` cycle that never waits for the user."""
 HISTORY_TURNS = 20
@@ -413,7 +418,7 @@ class DialogueEngine:
         ids = {"agent": name, "flow_id": frame.flow_id, "step_id": step.id}
         if agent_state is None:
             turn.log(ev.event("agent_started", **ids))
-        output = await self._run_agent(turn, name, step, user_message, agent_state)
+        output = await self._run_agent_attempts(turn, ids, step, user_message, agent_state)
         self._apply_agent_output(turn, name, output)
         model_calls = output.metadata.get("model_calls")
         if model_calls:  # the model calls of this run, for the inspector
@@ -434,6 +439,41 @@ class DialogueEngine:
             turn.log(ev.event("agent_failed", **ids, error=output.error_message or ""))
         await self.fail(turn, f"agent '{name}' ended with {output.status.value}")
         return StepOutcome.STOP
+
+    async def _run_agent_attempts(
+        self, turn: Turn, ids: dict[str, str], step: Step, user_message: str, agent_state: Any
+    ) -> AgentOutput:
+        """Run the agent; a ``recoverable_error`` runs it again (Rasa's retry: at most
+        ``AGENT_ATTEMPTS`` runs, a short backoff between them), then it is fatal.
+
+        Cancellation of the turn (its budget ran out, shutdown, a caller that gave up) is
+        recorded as the agent's ``cancelled`` end before it propagates.
+        """
+        name = ids["agent"]
+        for attempt in range(1, AGENT_ATTEMPTS + 1):
+            try:
+                output = await self._run_agent(turn, name, step, user_message, agent_state)
+            except asyncio.CancelledError:
+                cancelled = AgentOutput(
+                    status=AgentStatus.CANCELLED, error_message="the turn was cancelled"
+                )
+                turn.log(ev.event("agent_cancelled", **ids, reason=cancelled.error_message))
+                raise
+            if output.status != AgentStatus.RECOVERABLE_ERROR:
+                return output
+            self._log_tool_results(turn, name, output)  # those calls did run
+            error = output.error_message or ""
+            turn.log(ev.event("agent_recoverable_error", **ids, error=error, attempt=attempt))
+            logger.warning(
+                "dialogue.agent.recoverable_error",
+                extra={"agent": name, "attempt": attempt, "error": error},
+            )
+            if attempt < AGENT_ATTEMPTS:
+                await asyncio.sleep(AGENT_RETRY_DELAY * 2 ** (attempt - 1))
+        return AgentOutput(
+            status=AgentStatus.FATAL_ERROR,
+            error_message=f"{AGENT_ATTEMPTS} runs ended with recoverable_error (last: {error})",
+        )
 
     async def _run_agent(
         self, turn: Turn, name: str, step: Step, user_message: str, agent_state: Any
@@ -494,6 +534,11 @@ class DialogueEngine:
         ]
 
     def _apply_agent_output(self, turn: Turn, agent: str, output: AgentOutput) -> None:
+        self._log_tool_results(turn, agent, output)
+        self._apply_agent_events(turn, output)
+
+    @staticmethod
+    def _log_tool_results(turn: Turn, agent: str, output: AgentOutput) -> None:
         for result in output.structured_results:
             turn.log(
                 ev.event(
@@ -506,6 +551,8 @@ class DialogueEngine:
                     **{k: result[k] for k in _CALL_DETAILS if result.get(k) is not None},
                 )
             )
+
+    def _apply_agent_events(self, turn: Turn, output: AgentOutput) -> None:
         for event in output.events:
             if event.get("event") == "slot":
                 try:

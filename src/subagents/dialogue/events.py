@@ -13,6 +13,7 @@ Ours::
     agent_completed   {"agent", "flow_id", "step_id", "model_calls"?}
     agent_cancelled   {"agent", "flow_id", "step_id", "reason", "model_calls"?}
     agent_failed      {"agent", "flow_id", "step_id", "error", "model_calls"?}
+    agent_recoverable_error {"agent", "flow_id", "step_id", "error", "attempt"}  run again
     tool_executed     {"agent", "name", "arguments", "result", "is_error",
                        "iteration"?, "duration_ms"?, "server"?}
 
