@@ -240,3 +240,79 @@ def test_workers_run_cases_concurrently(
     code, output = run_test(project, "--workers", "2")
     assert code == 0, output
     assert "2 passed" in output
+
+
+TOOL_SERVER = '''
+from mcp.server.mcpserver import MCPServer
+
+server = MCPServer("hours", version="1.0")
+
+
+@server.tool()
+def opening_hours(day: str) -> str:
+    """The opening hours on a day."""
+    return f"{day}: 09:00-17:00"
+
+
+if __name__ == "__main__":
+    server.run("stdio")
+'''
+
+
+def test_a_flow_tool_step_is_stubbed_like_an_agent_tool(project: Path) -> None:
+    import sys
+
+    (project / "hours_server.py").write_text(TOOL_SERVER, encoding="utf-8")
+    endpoints = (project / "endpoints.yml").read_text()
+    server = (
+        f"mcp_servers:\n  - name: hours\n    type: stdio\n    command: {sys.executable}\n"
+        '    args: ["hours_server.py"]\n'
+    )
+    (project / "endpoints.yml").write_text(endpoints + server)
+    domain = (
+        (project / "domain.yml")
+        .read_text()
+        .replace(
+            "slots:\n",
+            "slots:\n  day: {type: text, initial_value: Monday}\n  hours: {type: text}\n",
+        )
+    )
+    domain = domain.replace(
+        "responses:\n", 'responses:\n  utter_hours_are:\n    - text: "Hours: {hours}"\n'
+    )
+    (project / "domain.yml").write_text(domain)
+    step = """
+  hours_tool:
+    description: Opening hours from the server.
+    steps:
+      - call: opening_hours
+        mcp_server: hours
+        mapping:
+          input:
+            - {param: day, slot: day}
+          output:
+            - {slot: hours, value: "result.content[0].text"}
+      - action: utter_hours_are
+"""
+    (project / "flows.yml").write_text((project / "flows.yml").read_text() + step)
+    (project / "tests" / "tool.yml").write_text(
+        """
+test_cases:
+  - test_case: real server
+    steps:
+      - user: /hours_tool
+      - tool_called: {name: opening_hours, server: hours, arguments: {day: Monday}}
+      - bot: "Hours: Monday: 09:00-17:00"
+  - test_case: stubbed
+    steps:
+      - user: /hours_tool
+        tools:
+          - {name: opening_hours, server: hours, result: "closed for holidays"}
+      - slot_was_set: {hours: "closed for holidays"}
+      - bot: "Hours: closed for holidays"
+""",
+        encoding="utf-8",
+    )
+    code, output = run_test(project, str(project / "tests" / "tool.yml"))
+    assert code == 0, output
+    assert "2 passed" in output
