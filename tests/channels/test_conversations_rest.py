@@ -182,6 +182,9 @@ async def test_change_of_topic_while_the_agent_asks_then_back_to_it(salon: Path)
             ("flow_started", "weather"),
             ("flow_completed", "weather"),
             ("flow_resumed", "reserve"),
+            # The pattern says "Let's get back to ...", then the agent's question again.
+            ("flow_started", "pattern_continue_interrupted"),
+            ("flow_completed", "pattern_continue_interrupted"),
             ("flow_completed", "reserve"),
         ]
         assert len(events_named(tracker, "agent_input_required")) == 1

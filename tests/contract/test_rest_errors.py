@@ -105,4 +105,11 @@ async def test_default_iteration_limit_is_a_fatal_error_answered_with_200(
     assert len(model.requests) == 10  # configuration.max_iterations defaults to 10
     (failed,) = [e for e in tracker["events"] if e["event"] == "agent_failed"]
     assert "iteration limit reached" in failed["error"]
-    assert [e["event"] for e in tracker["events"]][-2:] == ["bot", "flow_cancelled"]
+    # The flow is cancelled, then pattern_internal_error sends the reply (issue 17).
+    assert [e["event"] for e in tracker["events"]][-5:] == [
+        "flow_cancelled",
+        "flow_started",
+        "bot",
+        "action",
+        "flow_completed",
+    ]

@@ -51,8 +51,17 @@ async def test_a_model_that_never_answers_gets_a_reply_within_the_turn_budget(
     assert elapsed < 5
     assert [m["text"] for m in reply] == [INTERNAL_ERROR_TEXT]
     assert any(p["event"] == "still_working" for p in progress)
-    assert kinds(events) == ["user", "turn_failed", "bot"]
+    # The reply comes from pattern_internal_error (issue 17), run after the timeout.
+    assert kinds(events) == [
+        "user",
+        "turn_failed",
+        "flow_started",
+        "bot",
+        "action",
+        "flow_completed",
+    ]
     assert events[1]["error"] == "timeout"
+    assert events[2]["flow_id"] == "pattern_internal_error"
 
 
 async def test_the_rest_stream_shows_still_working_lines(tmp_path: Path, dead_model: str) -> None:

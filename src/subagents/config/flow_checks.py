@@ -17,11 +17,48 @@ from subagents.config.flow_graph import CallTarget, Flow, FlowGraph, Step
 from subagents.config.models import AgentConfig, DomainConfig, FlowsConfig, SlotConfig
 from subagents.config.source import PathT, SourceFile
 
-DEFAULT_RESPONSES = frozenset({"utter_internal_error", "utter_fallback", "utter_busy"})
-"""Responses the runtime provides when the domain does not define them."""
-BUILTIN_ACTIONS = frozenset(
-    {"action_listen", "action_restart", "action_session_start", "action_default_fallback"}
+DEFAULT_RESPONSES = frozenset(
+    {
+        "utter_internal_error",
+        "utter_fallback",
+        "utter_busy",
+        "utter_restart",
+        "utter_flow_continue_interrupted",
+        "utter_invalid_value",
+        "utter_flow_cancelled",
+        "utter_corrected_previous_input",
+        "utter_clarification_options",
+        "utter_free_chitchat_response",
+        "utter_human_handoff_not_available",
+    }
 )
+"""Responses the runtime provides when the domain does not define them (the keys of
+``subagents.dialogue.domain.DEFAULT_RESPONSES``; a test keeps the two in step)."""
+BUILTIN_ACTIONS = frozenset(
+    {
+        "action_listen",
+        "action_restart",
+        "action_session_start",
+        "action_default_fallback",
+        "action_ask_collect",
+    }
+)
+PATTERN_IDS = frozenset(
+    {
+        "pattern_cancel_flow",
+        "pattern_correction",
+        "pattern_clarification",
+        "pattern_chitchat",
+        "pattern_cannot_handle",
+        "pattern_human_handoff",
+        "pattern_internal_error",
+        "pattern_completed",
+        "pattern_continue_interrupted",
+        "pattern_collect_information",
+        "pattern_session_start",
+    }
+)
+"""The conversation patterns a project may override (``subagents.dialogue.patterns``)."""
 
 
 def check_flows(
@@ -63,6 +100,15 @@ class _References:
         self.ctx.problems.warning(self.src, path, message)
 
     def check_flow(self, flow: Flow) -> None:
+        base: PathT = ("flows", flow.id)
+        if flow.id.startswith("pattern_") and flow.id not in PATTERN_IDS:
+            self.warning(
+                base,
+                f"'{flow.id}' is not a conversation pattern, so it never runs by itself"
+                + suggest(flow.id, PATTERN_IDS, "patterns"),
+            )
+        for j, slot in enumerate(self.flows.flows[flow.id].persisted_slots):
+            self.check_slot(slot, (*base, "persisted_slots", j))
         for step in flow.steps.values():
             self.check_step(step)
         if self.gaps.all_slots:
@@ -171,6 +217,8 @@ class _References:
         config, path = step.config, step.path
         slot = config.collect or ""
         self.check_slot(slot, (*path, "collect"))
+        for j, rejection in enumerate(config.rejections or []):
+            self.check_action(rejection.utter, (*path, "rejections", j, "utter"))
         if config.utter is not None:
             self.check_action(config.utter, (*path, "utter"))
         elif (

@@ -46,6 +46,8 @@ logger = logging.getLogger("subagents.dialogue.assistant")
 
 TURN_TIMEOUT = 60.0
 """Default whole-turn budget (seconds), model retries and tool calls included."""
+RECOVERY_TIMEOUT = 10.0
+"""Seconds ``pattern_internal_error`` may take after a turn ran out of time."""
 PROGRESS_INTERVAL = 10.0
 """Seconds between ``still_working`` progress events of a long turn."""
 
@@ -371,6 +373,9 @@ class Assistant:
             )
             turn.log(ev.event("turn_failed", error="timeout", seconds=self.turn_timeout))
             await self.engine.fail(turn, f"the turn took longer than {self.turn_timeout:g} s")
+            # pattern_internal_error (and the interrupted flow's question) run now, briefly.
+            async with asyncio.timeout(RECOVERY_TIMEOUT):
+                await self.engine.advance(turn)
         finally:
             if ticker is not None:
                 ticker.cancel()

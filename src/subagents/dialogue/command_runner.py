@@ -16,9 +16,10 @@ from typing import Any, Protocol
 
 from subagents.dialogue import commands as cmd
 from subagents.dialogue import events as ev
+from subagents.dialogue import patterns as pat
 from subagents.dialogue.domain import Domain
 from subagents.dialogue.flows import Flow, StepKind
-from subagents.dialogue.router import is_pattern
+from subagents.dialogue.patterns import is_pattern
 from subagents.dialogue.state import Frame, WaitingCollect
 from subagents.dialogue.turn import Turn
 
@@ -35,11 +36,17 @@ class StackOps(Protocol):
 
     def start_flow(self, turn: Turn, flow_id: str) -> None: ...
 
-    async def end_flow(self, turn: Turn, *, completed: bool, reason: str = "") -> None: ...
+    def cancel_group(self, turn: Turn, reason: str) -> Frame | None: ...
 
-    def filled(self, turn: Turn, frame: Frame) -> None: ...
+    def push_pattern(self, turn: Turn, pattern: str, context: dict[str, Any]) -> bool: ...
 
-    async def reask(self, turn: Turn, frame: Frame) -> None: ...
+    def names(self, flow_id: str) -> dict[str, Any]: ...
+
+    async def advance(self, turn: Turn) -> None: ...
+
+    async def fail(self, turn: Turn, reason: str, *, plain: bool = False) -> None: ...
+
+    async def filled(self, turn: Turn, frame: Frame) -> None: ...
 
     async def resume(self, turn: Turn, frame: Frame, text: str) -> None: ...
 
@@ -53,11 +60,10 @@ class CommandRunner:
     async def run(self, turn: Turn, commands: list[cmd.Command] | None, text: str) -> bool:
         """Apply ``commands``; True when the stack should run afterwards."""
         if commands is None:  # the router failed and nothing waits
-            await turn.utter("utter_internal_error")
-            return False
+            await self.engine.fail(turn, "the router failed")
+            return True
         if not commands:
-            await turn.utter("utter_fallback")
-            return False
+            return self.engine.push_pattern(turn, pat.CANNOT_HANDLE, {})
         if any(isinstance(c, cmd.Restart) for c in commands):
             await self.restart(turn)
             return False
@@ -65,24 +71,20 @@ class CommandRunner:
         waiting = stack[-1] if stack and stack[-1].waiting is not None else None
         moved = False  # the stack changed: the message does not go to what waited
         if any(isinstance(c, cmd.CancelFlow) for c in commands):
-            moved = await self.cancel(turn) or moved
+            moved = self.cancel(turn) or moved
         for command in commands:
             if isinstance(command, cmd.StartFlow):
-                moved = await self.start(turn, command.flow) or moved
+                moved = self.start(turn, command.flow) or moved
         filled, corrections = self.set_slots(turn, commands, waiting if not moved else None)
         if corrections:
             moved = await self.correct(turn, corrections) or moved
-        replied = False
-        for command in commands:
-            if isinstance(command, _REPLIES):
-                await self.reply(turn, command)
-                replied = True
-        if waiting is None or moved or waiting not in turn.state.stack:
-            return True
+        replies = [c for c in commands if isinstance(c, _REPLIES)]
+        for command in reversed(replies):  # pushed last-first: they run in order
+            await self.reply(turn, command)
+        if waiting is None or moved or replies or waiting not in turn.state.stack:
+            return True  # after a reply pattern, what waits asks its question again
         if filled:
-            self.engine.filled(turn, waiting)
-        elif replied:
-            await self.engine.reask(turn, waiting)
+            await self.engine.filled(turn, waiting)
         elif isinstance(waiting.waiting, WaitingCollect) and _sets(commands):
             waiting.waiting = None  # other slots were given: ask the question again
         else:
@@ -95,34 +97,25 @@ class CommandRunner:
         turn.log(ev.event("restart"))
         await turn.utter("utter_restart")
 
-    async def cancel(self, turn: Turn) -> bool:
-        """Cancel the topmost user flow (and any pattern above it)."""
+    def cancel(self, turn: Turn) -> bool:
+        """Cancel the topmost user flow (with the patterns above it and, for a called
+        flow, its callers); ``pattern_cancel_flow`` says so."""
         stack = turn.state.stack
         users = [i for i, frame in enumerate(stack) if not is_pattern(frame.flow_id)]
         if not users:
             logger.info("dialogue.cancel.nothing_active")
             return False
-        index = users[-1]
-        frame = stack[index]
-        flow = self.engine.flows.get(frame.flow_id)
-        while len(stack) > index + 1:
-            above = stack.pop()
-            turn.cancel_waiting_agent(above, "cancelled by the user")
-            turn.log(ev.event("flow_cancelled", flow_id=above.flow_id, reason="cancelled"))
-        turn.cancel_waiting_agent(frame, "cancelled by the user")
-        frame.waiting = None
-        await turn.utter(
-            "utter_flow_cancelled",
-            {"flow_name": flow.name if flow else frame.flow_id, "flow_id": frame.flow_id},
-        )
-        await self.engine.end_flow(turn, completed=False, reason="cancelled by the user")
+        while len(stack) > users[-1] + 1:
+            self.engine.cancel_group(turn, "cancelled by the user")
+        frame = self.engine.cancel_group(turn, "cancelled by the user")
+        if frame is not None:
+            self.engine.push_pattern(turn, pat.CANCEL, self.engine.names(frame.flow_id))
         return True
 
-    async def start(self, turn: Turn, flow_id: str) -> bool:
+    def start(self, turn: Turn, flow_id: str) -> bool:
         flow = self.engine.flows[flow_id]
-        if not flow.startable(turn.state.slots):
-            await turn.utter("utter_fallback")  # the flow's `if` guard does not hold
-            return False
+        if not flow.startable(turn.state.slots):  # the flow's `if` guard does not hold
+            return self.engine.push_pattern(turn, pat.CANNOT_HANDLE, {})
         self.engine.start_flow(turn, flow_id)
         return True
 
@@ -169,58 +162,50 @@ class CommandRunner:
 
     async def correct(self, turn: Turn, corrections: list[cmd.CorrectSlot]) -> bool:
         """Set the corrected slots; the active flow goes back to the first corrected
-        ``collect`` and runs the steps after it again. True when the stack moved."""
+        ``collect`` and runs the steps after it again. ``pattern_correction`` says so
+        (once per slot). True when the stack moved."""
         target: tuple[Frame, str] | None = None
         for command in corrections:
             turn.set_slot(command.name, command.value)
             turn.log(ev.event("slot_corrected", name=command.name))
-            await turn.utter(
-                "utter_corrected_previous_input", {"slot": command.name, "value": command.value}
-            )
             found = self.collect_frame(turn, command.name)
             if found is not None and target is None:
                 target = found
+        if target is not None:
+            frame, step_id = target
+            while turn.state.stack and turn.state.stack[-1] is not frame:
+                self.engine.cancel_group(turn, "correction")
+            turn.cancel_waiting_agent(frame, "correction")
+            frame.waiting = None
+            frame.step_id = step_id
+        for command in reversed(corrections):
+            context = {"slot": command.name, "value": command.value}
+            self.engine.push_pattern(turn, pat.CORRECTION, context)
         if target is None:
-            return False
-        frame, step_id = target
-        stack = turn.state.stack
-        while stack and stack[-1] is not frame:
-            above = stack.pop()
-            turn.cancel_waiting_agent(above, "correction")
-            turn.log(ev.event("flow_cancelled", flow_id=above.flow_id, reason="correction"))
-        turn.cancel_waiting_agent(frame, "correction")
-        frame.waiting = None
-        frame.step_id = step_id
-        return True
+            # Said now: the message still goes to what waits (an agent sees the value).
+            await self.engine.advance(turn)
+        return target is not None
 
     async def reply(self, turn: Turn, command: Any) -> None:
+        """Push the pattern of a reply command (a router text reply is sent as is)."""
         if isinstance(command, cmd.Reply):
             await turn.say_text(command.text)
-        elif isinstance(command, cmd.Chitchat):
-            if command.response.strip():
-                await turn.say_text(command.response)
-            else:
-                await turn.utter("utter_fallback")
+        elif isinstance(command, cmd.Chitchat) and command.response.strip():
+            self.engine.push_pattern(turn, pat.CHITCHAT, {"response": command.response})
         elif isinstance(command, cmd.Clarify):
-            await self.clarify(turn, command.flows)
+            self.engine.push_pattern(turn, pat.CLARIFICATION, self.clarification(command.flows))
         elif isinstance(command, cmd.HumanHandoff):
-            await turn.utter("utter_human_handoff_not_available")
+            self.engine.push_pattern(turn, pat.HUMAN_HANDOFF, {})
         else:
-            await turn.utter("utter_fallback")
+            self.engine.push_pattern(turn, pat.CANNOT_HANDLE, {})
 
-    async def clarify(self, turn: Turn, flow_ids: tuple[str, ...]) -> None:
-        """Ask which flow was meant, with one button per flow (payload ``/<flow_id>``)."""
+    def clarification(self, flow_ids: tuple[str, ...]) -> dict[str, Any]:
+        """``options`` ("a, b or c") and one button per flow (payload ``/<flow_id>``)."""
         flows = [self.engine.flows[f] for f in flow_ids]
         names = [f.name for f in flows]
         options = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
-        message = self.engine.domain.render(
-            "utter_clarification_options", turn.state.slots, {"options": options}
-        )
-        if message is None:
-            return
-        if not message.get("buttons"):
-            message["buttons"] = [{"title": f.name, "payload": f"/{f.id}"} for f in flows]
-        await turn.say(message)
+        buttons = [{"title": f.name, "payload": f"/{f.id}"} for f in flows]
+        return {"options": options, "buttons": buttons}
 
 
 def _sets(commands: list[cmd.Command]) -> bool:

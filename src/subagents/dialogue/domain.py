@@ -30,6 +30,7 @@ DEFAULT_RESPONSES: dict[str, str] = {
     "utter_flow_cancelled": "Okay, I've stopped {flow_name}.",
     "utter_corrected_previous_input": "Okay, I've changed {slot} to {value}.",
     "utter_clarification_options": "I can help with {options}. Which one do you mean?",
+    "utter_free_chitchat_response": "{response}",
     "utter_human_handoff_not_available": (
         "I understand you want to talk to a person, but I can't connect you right now."
     ),

@@ -30,12 +30,14 @@ from subagents.actions.executors.base import ActionExecutor
 from subagents.agents.schemas import AgentInput, AgentInputSlot, AgentOutput, AgentStatus
 from subagents.dialogue import commands as cmd
 from subagents.dialogue import events as ev
+from subagents.dialogue import patterns as pat
 from subagents.dialogue.actions import MAX_FOLLOWUPS, ActionRunner
 from subagents.dialogue.command_runner import CommandRunner
-from subagents.dialogue.domain import Domain, SlotValueError
+from subagents.dialogue.domain import CONTROLLED, Domain, SlotValueError
 from subagents.dialogue.flows import END, CallTarget, Flow, Step, StepKind
 from subagents.dialogue.lifecycle import SlotLifecycle
-from subagents.dialogue.router import FlowRouter, Pending, RouterInput, is_pattern
+from subagents.dialogue.patterns import is_pattern, with_patterns
+from subagents.dialogue.router import FlowRouter, Pending, RouterInput
 from subagents.dialogue.state import Frame, WaitingAgent, WaitingCollect
 from subagents.dialogue.tool_steps import ToolsetFor, ToolStepRunner
 from subagents.dialogue.turn import Turn
@@ -100,7 +102,9 @@ class DialogueEngine:
         secrets: Iterable[str] = (),
     ) -> None:
         self.domain = domain
-        self.flows = flows
+        self.flows: Mapping[str, Flow] = with_patterns(flows)
+        self.defined_patterns = frozenset(f for f in flows if is_pattern(f))
+        """Patterns the project defines itself (they replace the defaults)."""
         self.router = router
         self.agents = agents
         self.executor = executor
@@ -108,7 +112,7 @@ class DialogueEngine:
         self.actions = ActionRunner(executor, store, domain, self.fail) if executor else None
         self.tool_steps = ToolStepRunner(mcp_toolsets, domain, self.fail, tuple(secrets))
         self.commands = CommandRunner(self)
-        self.lifecycle = SlotLifecycle(flows)
+        self.lifecycle = SlotLifecycle(self.flows)
         # One handler per step kind: a new kind is compiled in config.flow_graph and
         # handled here.
         self._handlers: dict[StepKind, StepHandler] = {
@@ -243,7 +247,12 @@ class DialogueEngine:
             if outcome is StepOutcome.NEXT:
                 self._move_on(turn, frame, step)
         logger.error("dialogue.stack.step_limit", extra={"limit": MAX_STEPS_PER_TURN})
-        await self.fail(turn, "step limit reached (a `next` cycle without user input?)")
+        # Said plainly, not through pattern_internal_error: the pattern may be the cycle.
+        await self.fail(turn, "step limit reached (a `next` cycle without user input?)", plain=True)
+
+    async def advance(self, turn: Turn) -> None:
+        """Run the stack until it waits for the user (e.g. after :meth:`fail`)."""
+        await self._advance(turn)
 
     @staticmethod
     def _move_on(turn: Turn, frame: Frame, step: Step) -> None:
@@ -252,17 +261,64 @@ class DialogueEngine:
             frame.step_id = step.next_step(turn.state.slots)
 
     async def _end_flow(self, turn: Turn, *, completed: bool, reason: str = "") -> None:
+        frame = self._pop(turn, completed=completed, reason=reason)
+        if frame.called and turn.state.stack:
+            await self._return_to_caller(turn, frame, completed=completed, reason=reason)
+        elif turn.state.stack:
+            await self._after_end(turn, frame)
+        elif completed and not is_pattern(frame.flow_id):
+            self.push_pattern(turn, pat.COMPLETED, self.names(frame.flow_id))
+
+    def _pop(self, turn: Turn, *, completed: bool, reason: str = "") -> Frame:
+        """Pop the top frame: its collected slots reset, then its end event."""
         frame = turn.state.stack.pop()
         if not frame.called:  # a called flow's slots belong to its caller
             self._reset_slots(turn, self.lifecycle.exit_resets(frame.flow_id))
         if completed:
             turn.log(ev.event("flow_completed", flow_id=frame.flow_id))
         else:
+            turn.cancel_waiting_agent(frame, reason or "cancelled")
             turn.log(ev.event("flow_cancelled", flow_id=frame.flow_id, reason=reason))
-        if frame.called and turn.state.stack:
-            await self._return_to_caller(turn, frame, completed=completed, reason=reason)
-        elif turn.state.stack:
-            await self._resume_interrupted(turn, turn.state.stack[-1])
+        return frame
+
+    def cancel_group(self, turn: Turn, reason: str) -> Frame | None:
+        """Cancel the top frame and, when it was called, its callers; returns the
+        bottom frame cancelled (the user flow), or None for an empty stack."""
+        stack = turn.state.stack
+        frame = None
+        while stack:
+            frame = self._pop(turn, completed=False, reason=reason)
+            if not frame.called:
+                break
+            reason = f"called flow '{frame.flow_id}' was cancelled"
+        return frame
+
+    async def _after_end(self, turn: Turn, ended: Frame) -> None:
+        """The frame on top ended: the one below goes on (a pattern may say so first)."""
+        below = turn.state.stack[-1]
+        if not is_pattern(ended.flow_id) or ended.flow_id in (pat.CANCEL, pat.INTERNAL_ERROR):
+            turn.log(ev.event("flow_resumed", flow_id=below.flow_id))
+        if below.waiting is None or ended.flow_id in pat.QUIET_OVER_WAITING:
+            return
+        if ended.flow_id in pat.REASK_AFTER:
+            await self.reask(turn, below)
+        else:
+            self.push_pattern(turn, pat.CONTINUE_INTERRUPTED, self.names(below.flow_id))
+
+    def push_pattern(self, turn: Turn, pattern: str, context: dict[str, Any]) -> bool:
+        """Run ``pattern`` on top of the stack with ``context`` (False: not run, as a
+        pattern that runs only when the project defines it)."""
+        if pattern in pat.ONLY_WHEN_DEFINED and pattern not in self.defined_patterns:
+            return False
+        flow = self.flows[pattern]
+        turn.state.stack.append(Frame(pattern, flow.first, context=context))
+        turn.log(ev.event("flow_started", flow_id=pattern))
+        return True
+
+    def names(self, flow_id: str) -> dict[str, Any]:
+        """A pattern's context naming a flow: ``flow_name`` and ``flow_id``."""
+        flow = self.flows.get(flow_id)
+        return {"flow_name": flow.name if flow else flow_id, "flow_id": flow_id}
 
     async def _return_to_caller(
         self, turn: Turn, frame: Frame, *, completed: bool, reason: str
@@ -277,21 +333,6 @@ class DialogueEngine:
             return
         caller.step_id = step.next_step(turn.state.slots)
 
-    async def end_flow(self, turn: Turn, *, completed: bool, reason: str = "") -> None:
-        """Pop the top flow (its collected slots reset); the flow below resumes."""
-        await self._end_flow(turn, completed=completed, reason=reason)
-
-    async def _resume_interrupted(self, turn: Turn, frame: Frame) -> None:
-        turn.log(ev.event("flow_resumed", flow_id=frame.flow_id))
-        if frame.waiting is None:
-            return
-        flow = self.flows.get(frame.flow_id)
-        await turn.utter(
-            "utter_flow_continue_interrupted",
-            {"flow_name": flow.name if flow else frame.flow_id, "flow_id": frame.flow_id},
-        )
-        await self.reask(turn, frame)
-
     async def reask(self, turn: Turn, frame: Frame) -> None:
         """Ask again what ``frame`` waits for (its collect question, its agent's question)."""
         waiting = frame.waiting
@@ -302,12 +343,21 @@ class DialogueEngine:
         elif waiting is not None:
             await turn.say_text(waiting.prompt)
 
-    async def fail(self, turn: Turn, reason: str) -> None:
-        """Cancel the current flow and tell the user something went wrong."""
+    async def fail(self, turn: Turn, reason: str, *, plain: bool = False) -> None:
+        """Cancel the current flow and run ``pattern_internal_error`` (next in the stack).
+
+        ``plain`` (or a failure of that pattern itself): send ``utter_internal_error``
+        at once instead.
+        """
         logger.error("dialogue.flow.failed", extra={"reason": reason})
-        await turn.utter("utter_internal_error")
-        if turn.state.stack:
-            await self._end_flow(turn, completed=False, reason=reason)
+        stack = turn.state.stack
+        in_pattern = bool(stack) and stack[-1].flow_id == pat.INTERNAL_ERROR
+        if stack:
+            self.cancel_group(turn, reason)
+        if plain or in_pattern:
+            await turn.utter("utter_internal_error")
+        else:
+            self.push_pattern(turn, pat.INTERNAL_ERROR, {})
 
     # ------------------------------------------------------------------ steps
 
@@ -360,22 +410,35 @@ class DialogueEngine:
         slot = step.config.collect or ""
         if turn.state.slots.get(slot) is not None and not step.config.ask_before_filling:
             return StepOutcome.NEXT
-        await self._ask(turn, step, slot)
         frame.waiting = WaitingCollect(slot)
+        question = {"collect": slot, "utter": step.config.utter}
+        if self.push_pattern(turn, pat.COLLECT_INFORMATION, question):
+            return StepOutcome.STOP  # the pattern asks (action_ask_collect), then it waits
+        await self._ask(turn, step, slot)
         return StepOutcome.WAIT
 
     async def _ask(self, turn: Turn, step: Step | None, slot: str) -> None:
-        name = (step.config.utter if step else None) or f"utter_ask_{slot}"
-        if not await turn.utter(name):
+        await self._ask_slot(turn, slot, step.config.utter if step else None)
+
+    async def _ask_slot(self, turn: Turn, slot: str, utter: str | None) -> None:
+        """Ask for ``slot``: ``utter:``, else a custom ``action_ask_<slot>`` the domain
+        lists, else ``utter_ask_<slot>``."""
+        custom = f"action_ask_{slot}"
+        if utter is None and custom in self.domain.config.actions:
+            await self.run_action(turn, custom)
+            return
+        if not await turn.utter(utter or f"utter_ask_{slot}"):
             await turn.say_text(f"Please provide a value for {slot}.")
 
-    def filled(self, turn: Turn, frame: Frame) -> None:
-        """The slot ``frame``'s collect waits for was set by a command: go on."""
+    async def filled(self, turn: Turn, frame: Frame) -> None:
+        """The slot ``frame``'s collect waits for was set by a command: check it, go on."""
         flow = self.flows.get(frame.flow_id)
         step = flow.steps.get(frame.step_id) if flow else None
-        frame.waiting = None
-        if step is not None:
-            frame.step_id = step.next_step(turn.state.slots)
+        waiting = frame.waiting
+        if step is None or not isinstance(waiting, WaitingCollect):
+            frame.waiting = None
+            return
+        await self._accepted(turn, frame, step, waiting.slot)
 
     async def resume(self, turn: Turn, frame: Frame, text: str) -> None:
         """Give the user's message to the agent or collect step ``frame`` waits for."""
@@ -399,6 +462,8 @@ class DialogueEngine:
 
     async def _fill(self, turn: Turn, frame: Frame, step: Step, slot: str, text: str) -> None:
         try:
+            if self.domain.mappings.get(slot) == CONTROLLED:
+                raise SlotValueError(f"slot '{slot}' is controlled: buttons and actions set it")
             value = self.domain.coerce(slot, text)
         except SlotValueError:
             if not await turn.utter(f"utter_invalid_{slot}", {"value": text}):
@@ -406,6 +471,27 @@ class DialogueEngine:
             await self._ask(turn, step, slot)
             return
         turn.set_slot(slot, value)
+        await self._accepted(turn, frame, step, slot)
+
+    async def _accepted(self, turn: Turn, frame: Frame, step: Step, slot: str) -> None:
+        """The collect's slot is set: rejections, then ``validate_<slot>``, then go on.
+
+        A rejection sends its response, resets the slot and asks again; so does a
+        ``validate_<slot>`` action that sets the slot to null (it may also change it).
+        """
+        for condition, response in step.rejections:
+            if condition.evaluate(turn.state.slots):
+                await turn.utter(response)
+                turn.set_slot(slot, None)
+                await self._ask(turn, step, slot)
+                return
+        validate = f"validate_{slot}"
+        if validate in self.domain.config.actions:
+            if not await self.run_action(turn, validate):
+                return  # failed: the flow is cancelled (pattern_internal_error)
+            if turn.state.slots.get(slot) is None:
+                await self._ask(turn, step, slot)
+                return
         frame.waiting = None
         frame.step_id = step.next_step(turn.state.slots)
 
@@ -577,14 +663,33 @@ class DialogueEngine:
     async def _action_step(self, turn: Turn, frame: Frame, flow: Flow, step: Step) -> StepOutcome:
         name = step.config.action or ""
         if name.startswith("utter_") and self.domain.has_response(name):
-            await turn.utter(name)
+            await self._utter_in(turn, frame, name)
             turn.log(ev.action(name))
+            return StepOutcome.NEXT
+        if name == pat.ASK_COLLECT:
+            slot = str(frame.context.get("collect") or "")
+            utter = frame.context.get("utter")
+            await self._ask_slot(turn, slot, str(utter) if utter else None)
             return StepOutcome.NEXT
         stack_before = turn.state.stack
         if not await self.run_action(turn, name):
             return StepOutcome.STOP
         # Restarted / a flow started by the action: the frame we were running is gone.
         return StepOutcome.NEXT if turn.state.stack is stack_before else StepOutcome.STOP
+
+    async def _utter_in(self, turn: Turn, frame: Frame, name: str) -> None:
+        """Send response ``name`` with the frame's context as template variables; context
+        ``buttons`` (clarification) go on a response that has none."""
+        if not frame.context:
+            await turn.utter(name)
+            return
+        message = self.domain.render(name, turn.state.slots, frame.context)
+        if message is None:
+            return
+        buttons = frame.context.get("buttons")
+        if buttons and not message.get("buttons"):
+            message["buttons"] = buttons
+        await turn.say(message)
 
     async def run_action(self, turn: Turn, name: str) -> bool:
         """Run a custom action (and its follow-ups) and apply its result; False on failure."""

@@ -24,6 +24,7 @@ from typing import Any
 from subagents.config.slots import Slot
 from subagents.dialogue import commands as cmd
 from subagents.dialogue.flows import Flow
+from subagents.dialogue.patterns import is_pattern
 from subagents.llm.base import LLMClient, ToolCall, ToolPayload
 
 logger = logging.getLogger("subagents.dialogue.router")
@@ -161,11 +162,6 @@ class FlowRouter:
             role = "user" if msg["role"] == "user" else "assistant"
             messages.append({"role": role, "content": msg["text"]})
         return messages
-
-
-def is_pattern(flow_id: str) -> bool:
-    """Whether ``flow_id`` names a conversation pattern (``pattern_*``)."""
-    return flow_id.startswith("pattern_")
 
 
 def to_command(call: ToolCall) -> cmd.Command | None:
@@ -314,7 +310,6 @@ __all__ = [
     "Pending",
     "RouterInput",
     "command_tools",
-    "is_pattern",
     "start_flow_tool",
     "to_commands",
 ]

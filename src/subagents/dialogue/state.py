@@ -80,6 +80,9 @@ class Frame:
     waiting: Waiting | None = None
     called: bool = False
     """Run by a ``call:`` step of the frame below (which waits at that step)."""
+    context: dict[str, Any] = field(default_factory=dict)
+    """A pattern's context (``flow_name``, ``slot``, ``options``...): template variables
+    of the responses it sends."""
 
     def to_json(self) -> dict[str, Any]:
         waiting = self.waiting.to_json() if self.waiting is not None else None
@@ -90,6 +93,8 @@ class Frame:
         }
         if self.called:  # only when set: states stored before flow calls keep their shape
             data["called"] = True
+        if self.context:  # likewise: only pattern frames have a context
+            data["context"] = dict(self.context)
         return data
 
     @classmethod
@@ -99,6 +104,7 @@ class Frame:
             step_id=str(data["step_id"]),
             waiting=_waiting_from_json(data.get("waiting")),
             called=bool(data.get("called")),
+            context=dict(data.get("context") or {}),
         )
 
 
