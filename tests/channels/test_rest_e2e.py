@@ -91,7 +91,8 @@ async def test_open_agent_ends_with_task_completed(clinic: Path) -> None:
 
 async def test_interruption_by_another_flow_then_resume(clinic: Path) -> None:
     scenario = {
-        "router": {"when": {"tool_offered": "start_flow"}, "steps": [ROUTER_BOOK]},
+        # The second reply sends "Cy, on the 2nd" on to the waiting booker.
+        "router": {"when": {"tool_offered": "start_flow"}, "steps": [ROUTER_BOOK, CONTINUE]},
         "concierge": {
             "when": {"tool_offered": "task_completed"},
             "steps": [
@@ -127,7 +128,7 @@ async def test_interruption_by_another_flow_then_resume(clinic: Path) -> None:
         assert replies[-1] == "Booked Cy on 2026-03-02."
         tracker = await app.tracker("cy")
         completed = [e.get("flow_id") for e in events_named(tracker, "flow_completed")]
-        assert completed == ["clinic_info", "book_appointment"]
+        assert completed == ["clinic_info", "pattern_continue_interrupted", "book_appointment"]
         assert app.model.remaining() == 0
 
 
