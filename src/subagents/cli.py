@@ -603,20 +603,23 @@ async def _serve(
     a2a_url: str | None = None,
     record: Path | None = None,
 ) -> None:
-    from subagents.server import create_app, open_assistant
+    from subagents.server import create_app, inspector_hooks, open_assistant
     from subagents.server_http import install_resource_log
 
     install_resource_log(asyncio.get_running_loop())
     scenario = script.path if script else None
     recorder = _recorder(record, "subagents run --record")
     hooks = recorder.hooks() if recorder else None
+    prompts = None
+    if settings.inspector:
+        hooks, prompts = inspector_hooks(hooks)
     async with open_assistant(root, scenario=scenario, hooks=hooks) as (assistant, model):
         if recorder is not None:
             recorder.add_secrets(list(getattr(assistant.project, "secrets", None) or ()))
         assistant.turn_timeout = turn_timeout
         if script and model:
             watch_scripted_replies(script, model, lambda p: _print_warnings([p]))
-        app = create_app(assistant, a2a_url=a2a_url, settings=settings)
+        app = create_app(assistant, a2a_url=a2a_url, settings=settings, prompts=prompts)
         if a2a_url:
             out.print(f"[dim]A2A agents: {a2a_url}/a2a[/]", markup=True)
         received = await _uvicorn(app, sock, level, settings)

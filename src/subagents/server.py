@@ -48,6 +48,7 @@ from subagents.channels.rest import RestChannel
 if TYPE_CHECKING:
     from subagents.agents.loader import AgentRegistry
     from subagents.dialogue.assistant import Assistant, AssistantHooks
+    from subagents.inspector.prompts import PromptLog
     from subagents.llm.scripted import ScriptPlayer
 
 __all__ = ["create_app", "create_project_app", "open_assistant"]
@@ -247,6 +248,7 @@ def create_app(
     close_assistant: bool = False,
     a2a_url: str | None = None,
     settings: ServerSettings | None = None,
+    prompts: PromptLog | None = None,
 ) -> Starlette:
     """The ASGI app serving ``assistant``.
 
@@ -254,7 +256,8 @@ def create_app(
     ``a2a_url`` (the public base URL, such as ``http://127.0.0.1:5005``) also serves the
     project's agents over A2A under ``/a2a`` (``subagents run --a2a``).
     ``settings`` sets authentication and request limits (default: no auth, the limits of
-    docs/security.md).
+    docs/security.md). ``prompts``: the inspector's prompt log, when the assistant was
+    loaded with its hooks (:func:`inspector_hooks`); without it the page shows no prompts.
     """
 
     @contextlib.asynccontextmanager
@@ -273,7 +276,31 @@ def create_app(
         from subagents.channels.agent_sessions import AgentSessions
 
         routes += a2a_routes(AgentSessions(_registry(assistant)), a2a_url)
-    return _build(assistant, settings, lifespan, routes)
+    app = _build(assistant, settings, lifespan, routes)
+    _keep_prompts(app, assistant, prompts)
+    return app
+
+
+def inspector_hooks(hooks: AssistantHooks | None) -> tuple[AssistantHooks, PromptLog]:
+    """``hooks`` plus the inspector's (every model request kept for "show prompt"), and
+    the prompt log to pass to :func:`create_app`."""
+    import dataclasses
+
+    from subagents.dialogue.assistant import AssistantHooks
+    from subagents.inspector.prompts import PromptLog
+
+    log = PromptLog()
+    hooks = hooks or AssistantHooks()
+    inner = hooks.llm
+    if inner is None:
+        return dataclasses.replace(hooks, llm=log.wrap), log
+    return dataclasses.replace(hooks, llm=lambda factory: log.wrap(inner(factory))), log
+
+
+def _keep_prompts(app: Starlette, assistant: Any, prompts: PromptLog | None) -> None:
+    app.state.prompts = prompts
+    if prompts is not None and app.state.inspector is not None:
+        assistant.observe(prompts.observe)
 
 
 def create_project_app(
@@ -290,16 +317,21 @@ def create_project_app(
     """
     root = Path(project_root).resolve()
 
+    settings = settings or ServerSettings()
+    hooks, prompts = inspector_hooks(None) if settings.inspector else (None, None)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_assistant(root, llm_url=llm_url, scenario=scenario) as (assistant, _):
+        opened = open_assistant(root, llm_url=llm_url, scenario=scenario, hooks=hooks)
+        async with opened as (assistant, _):
             _attach(app, assistant)
+            _keep_prompts(app, assistant, prompts)
             logger.info("server.started", extra={"project": str(root)})
             yield
             await app.state.rest.drain()
             logger.info("server.stopping", extra={"project": str(root)})
 
-    return _build(None, settings or ServerSettings(), lifespan)
+    return _build(None, settings, lifespan)
 
 
 def create_a2a_app(registry: Any, a2a_url: str) -> Starlette:

@@ -156,6 +156,33 @@ def _live(summary: str, with_id: bool) -> dict[str, Any]:
     }
 
 
+def _prompt() -> dict[str, Any]:
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in ("conversation_id", "call_id")
+    ]
+    prompt = {
+        "type": "object",
+        "required": ["messages", "tools"],
+        "properties": {
+            "messages": {"type": "array", "items": {"type": "object"}},
+            "tools": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+    return {
+        "get": {
+            "summary": "What one model call was sent (kept in memory, latest 500)",
+            "parameters": parameters,
+            "responses": {
+                "200": _json("The request's messages and the tools offered", prompt),
+                "401": _error("Credentials missing or invalid"),
+                "403": _error("The token may not read this conversation"),
+                "404": _error("The prompt is not kept"),
+            },
+        }
+    }
+
+
 def openapi_document(settings: ServerSettings) -> dict[str, Any]:
     """The OpenAPI 3.0 document for a server with ``settings`` (limits, auth)."""
     auth = settings.auth.enabled
@@ -210,6 +237,7 @@ def openapi_document(settings: ServerSettings) -> dict[str, Any]:
             "One conversation's live events", True
         )
         paths["/inspector/live"] = _live("Every conversation's live events", False)
+        paths["/conversations/{conversation_id}/prompts/{call_id}"] = _prompt()
         paths["/inspector"] = {
             "get": {
                 "summary": "The inspector page",

@@ -83,7 +83,7 @@ async def test_every_tool_call_reports_started_and_finished(scripted_model: Any)
     assert [e["name"] for e in events if e.get("builtin")] == ["task_completed"]
     # No arguments or results ever travel with progress events.
     allowed = {"event", "name", "agent", "is_error", "builtin", "iteration", "server"}
-    allowed |= {"duration_ms", "model", "finish_reason", "usage", "tool_calls"}
+    allowed |= {"id", "duration_ms", "model", "finish_reason", "usage", "tool_calls"}
     for event in events:
         assert set(event) <= allowed
         assert event["agent"] == "helper"

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from subagents.channels.auth import AuthSettings
 from subagents.cli import app as cli_app
-from subagents.server import ServerSettings, create_app, open_assistant
+from subagents.server import ServerSettings, create_app, inspector_hooks, open_assistant
 from subagents.testing import serve_asgi
 
 BOUND = 30.0
@@ -35,8 +35,10 @@ async def served(
     project: Path, settings: ServerSettings | None = None, scenario: Path | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
     scenario = scenario or project / "scenarios" / "demo.yml"
-    async with open_assistant(project, scenario=scenario) as (assistant, _):
-        app = create_app(assistant, settings=settings or ServerSettings(inspector=True))
+    settings = settings or ServerSettings(inspector=True)
+    hooks, prompts = inspector_hooks(None) if settings.inspector else (None, None)
+    async with open_assistant(project, scenario=scenario, hooks=hooks) as (assistant, _):
+        app = create_app(assistant, settings=settings, prompts=prompts)
         async with serve_asgi(app) as url, httpx.AsyncClient(base_url=url, timeout=BOUND) as client:
             yield client
 
@@ -168,6 +170,30 @@ async def test_tracker_keeps_model_calls_and_tool_details(example: Path) -> None
     assert tools[0]["server"] == "builtin"  # set_slot_appointment_service
 
 
+async def test_the_prompt_of_each_model_call_on_demand(example: Path) -> None:
+    async with served(example, scenario=SCENARIOS / "booking.yml") as client:
+        await say(client, "alex", "I'd like to book a haircut")
+        await say(client, "bob", "I'd like to book a haircut")
+        events = (await client.get("/conversations/alex/tracker")).json()["events"]
+        first, second = next(e for e in events if e["event"] == "agent_input_required")[
+            "model_calls"
+        ]
+        prompt = (await client.get(f"/conversations/alex/prompts/{first['id']}")).json()
+        later = (await client.get(f"/conversations/alex/prompts/{second['id']}")).json()
+        elsewhere = await client.get(f"/conversations/bob/prompts/{first['id']}")
+        unknown = await client.get("/conversations/alex/prompts/0123456789abcdef")
+
+    system, user = prompt["messages"]
+    assert system["role"] == "system"
+    assert system["content"].startswith("You are the booking assistant of a hair salon.")
+    assert user == {"role": "user", "content": "I'd like to book a haircut"}
+    assert {"set_slot_appointment_service", "check_availability"} <= set(prompt["tools"])
+    # The second call was sent the first one's tool call and its result.
+    assert [m["role"] for m in later["messages"]] == ["system", "user", "assistant", "tool"]
+    assert elsewhere.status_code == 404  # a call id of alex's is not bob's
+    assert unknown.status_code == 404 and "prompt not kept" in unknown.json()["error"]
+
+
 def _csp_source(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
@@ -252,3 +278,19 @@ async def test_conversation_list_limit_out_of_range(example: Path, limit: str) -
         response = await client.get("/conversations", params={"limit": limit})
     assert response.status_code == 400
     assert "1 to 1000" in response.json()["error"]
+
+
+async def test_the_openapi_document_names_the_inspector_routes(example: Path) -> None:
+    settings = ServerSettings(auth=AuthSettings(token="inspector-token-1"), inspector=True)
+    async with served(example, settings) as client:
+        doc = (await client.get("/openapi.json")).json()
+    inspector_paths = {
+        "/conversations",
+        "/conversations/{conversation_id}/live",
+        "/conversations/{conversation_id}/prompts/{call_id}",
+        "/inspector",
+        "/inspector/live",
+    }
+    assert inspector_paths <= set(doc["paths"])
+    for path in inspector_paths:
+        assert doc["paths"][path]["get"]["security"] == [{"bearer": []}, {"token": []}], path

@@ -145,6 +145,13 @@ def test_a_turn_streams_and_its_agent_tree_grows_live(
     tool = first_iteration.locator(".tool[data-tool='set_slot_appointment_service']")
     assert "builtin/set_slot_appointment_service" in tool.locator("> summary").text_content()
     assert '"slot_value": "haircut"' in tool.text_content()
+    # The prompt of a model call, on demand.
+    first_iteration.locator("button.show-prompt").first.click()
+    system = first_iteration.locator(".prompt-messages li[data-role='system']")
+    assert "You are the booking assistant of a hair salon." in system.text_content()
+    assert "show all" in system.text_content()  # a long prompt is cut
+    user = first_iteration.locator(".prompt-messages li[data-role='user']")
+    assert "I'd like to book a haircut" in user.text_content()
     row = page.locator("#slots tr[data-slot='appointment_service']")
     assert row.get_attribute("class") == "changed"
     assert row.locator(".value").text_content() == "haircut"
@@ -166,10 +173,19 @@ def test_a_tool_error_and_the_iteration_limit_are_shown(
     assert "iteration limit reached (8 LLM calls)" in run.locator(".exit-reason").text_content()
     failed = run.locator(".tool.failed[data-tool='get_weather']")
     assert failed.count() == 8
-    first = failed.first
+    first, second = failed.nth(0), failed.nth(1)
     assert "weather/get_weather" in first.locator("> summary").text_content()
     assert "error" in first.locator("> summary .tag").text_content()
-    assert "Unknown city 'Atlantis'" in first.text_content()
+    assert "Unknown city 'Atlantis'" in second.text_content()
+    # The first call's 480-character city is cut in the arguments and the error, each
+    # with "show all" (keyboard: focus the button, press Enter).
+    first.locator("> summary").click()
+    buttons = first.locator("button.show-all")
+    assert buttons.count() == 2
+    assert "Atlantis" * 60 not in first.text_content()
+    buttons.first.focus()
+    page.keyboard.press("Enter")
+    assert "Atlantis" * 60 in first.locator("pre.payload").first.text_content()
     assert "flow cancelled" in page.locator("#timeline .turn[data-turn='1']").text_content()
 
 

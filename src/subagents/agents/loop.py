@@ -35,6 +35,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -211,10 +212,12 @@ async def run_loop(agent: LoopAgent, run: Run) -> StepResult:
 
 
 def model_call(iteration: int, response: LLMResponse, duration_ms: float) -> dict[str, Any]:
-    """What one model response is recorded as: ``{"iteration", "model", "duration_ms",
-    "finish_reason", "usage", "tool_calls"}`` (``usage`` as the provider reported it,
-    None when it did not; ``tool_calls``: how many the model asked for)."""
+    """What one model response is recorded as: ``{"id", "iteration", "model",
+    "duration_ms", "finish_reason", "usage", "tool_calls"}`` (``id``: unique, names the call
+    for the inspector's prompt log; ``usage`` as the provider reported it, None when it did
+    not; ``tool_calls``: how many the model asked for)."""
     return {
+        "id": uuid.uuid4().hex[:16],
         "iteration": iteration,
         "model": response.model,
         "duration_ms": duration_ms,

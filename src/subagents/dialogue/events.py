@@ -20,7 +20,7 @@ Ours::
 Rasa's ``action`` event gets ``executor``, ``duration_ms``, ``events`` (how many the
 action returned) and ``streamed`` (chunks, when it streamed) for a custom action.
 
-``model_calls`` lists the run's model responses (``{"iteration", "model", "duration_ms",
+``model_calls`` lists the run's model responses (``{"id", "iteration", "model", "duration_ms",
 "finish_reason", "usage", "tool_calls"}``, see :func:`subagents.agents.loop.model_call`).
 """
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from subagents.config.secrets import redact_data, redact_registered
@@ -74,12 +74,11 @@ class LiveHub:
             watcher.queue.put_nowait(item)
 
     def _redacted(self, event: dict[str, Any]) -> dict[str, Any]:
-        data = redact_data(event, self._secrets) if self._secrets else event
-        return {k: redact_registered(v) if isinstance(v, str) else v for k, v in data.items()}
+        return redact(event, self._secrets)  # type: ignore[no-any-return]
 
     async def events(
         self, conversation_id: str | None, *, heartbeat: float
-    ) -> AsyncIterator[dict[str, Any] | None]:
+    ) -> AsyncGenerator[dict[str, Any] | None, None]:
         """Yield the events of ``conversation_id`` (None: every conversation) as they come.
 
         Yields None when ``heartbeat`` seconds pass without one (the caller writes a
@@ -109,6 +108,24 @@ class LiveHub:
             self._stop_observing = None
         for watcher in tuple(self._watchers):
             watcher.queue.put_nowait(_CLOSED)
+
+
+def redact(data: Any, secrets: tuple[str, ...]) -> Any:
+    """``data`` with ``secrets`` (the project's) and the secrets registered for logs (the
+    server's token, say) replaced by ``***`` in every string, as logs redact them."""
+    if secrets:
+        data = redact_data(data, secrets)
+    return _redact_strings(data)
+
+
+def _redact_strings(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_registered(value)
+    if isinstance(value, dict):
+        return {k: _redact_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_strings(v) for v in value]
+    return value
 
 
 def _drain(queue: asyncio.Queue[Any]) -> None:

@@ -6,6 +6,7 @@
     GET /inspector/live                     every conversation's live events (SSE)
     GET /conversations                      {"conversations": [summary, ...]} newest first
     GET /conversations/{id}/live            one conversation's live events (SSE)
+    GET /conversations/{id}/prompts/{call}  what model call ``call`` was sent (if kept)
 
 The event streams are Server-Sent Events: one ``data: {json}`` line per event, a
 ``: keep-alive`` comment every ``heartbeat`` seconds without one. The first event is
@@ -18,6 +19,7 @@ The auth middleware of :mod:`subagents.server` guards all of them (``/inspector`
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import logging
@@ -30,8 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from subagents.config.secrets import redact_data, redact_registered
-from subagents.inspector.hub import LiveHub
+from subagents.inspector.hub import LiveHub, redact
 
 logger = logging.getLogger("subagents.inspector")
 
@@ -91,28 +92,17 @@ async def _conversations(request: Request) -> Response:
 
 def redacted(assistant: Any, data: Any) -> Any:
     """``data`` with configuration and registered secrets replaced by ``***``, as in logs."""
-    secrets = tuple(getattr(assistant, "_secrets", ()) or ())
-    if secrets:
-        data = redact_data(data, secrets)
-    return _redact_strings(data)
-
-
-def _redact_strings(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact_registered(value)
-    if isinstance(value, dict):
-        return {k: _redact_strings(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_strings(v) for v in value]
-    return value
+    return redact(data, tuple(getattr(assistant, "_secrets", ()) or ()))
 
 
 def _stream(hub: LiveHub, conversation_id: str | None, heartbeat: float) -> StreamingResponse:
     async def lines() -> AsyncIterator[bytes]:
         first = {"event": "live", "conversation_id": conversation_id}
         yield b"retry: 2000\n" + _data(first)
-        async for event in hub.events(conversation_id, heartbeat=heartbeat):
-            yield b": keep-alive\n\n" if event is None else _data(event)
+        # aclosing: the watcher is dropped as soon as the client is gone, not at GC.
+        async with contextlib.aclosing(hub.events(conversation_id, heartbeat=heartbeat)) as events:
+            async for event in events:
+                yield b": keep-alive\n\n" if event is None else _data(event)
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(lines(), media_type=_EVENT_STREAM, headers=headers)
@@ -133,6 +123,22 @@ async def _live_all(request: Request) -> Response:
     return _stream(state.inspector, None, state.heartbeat)
 
 
+async def _prompt(request: Request) -> Response:
+    state = request.app.state
+    conversation_id = request.path_params["conversation_id"]
+    prompts = state.prompts
+    prompt = prompts.get(conversation_id, request.path_params["call_id"]) if prompts else None
+    if prompt is None:
+        why = (
+            "the server keeps the prompts of the latest model calls it made since it "
+            "started, and this one is not among them"
+            if prompts is not None
+            else "this server keeps no prompts (serve with `subagents inspect` or `run --inspect`)"
+        )
+        return JSONResponse({"error": f"prompt not kept: {why}"}, status_code=404)
+    return JSONResponse(redacted(state.assistant, prompt))
+
+
 def conversation_routes() -> list[Route]:
     """``GET /conversations`` (served with or without the inspector)."""
     return [Route("/conversations", _conversations, methods=["GET"])]
@@ -144,4 +150,5 @@ def inspector_routes() -> list[Route]:
         Route("/inspector", _page, methods=["GET"]),
         Route("/inspector/live", _live_all, methods=["GET"]),
         Route("/conversations/{conversation_id}/live", _live_one, methods=["GET"]),
+        Route("/conversations/{conversation_id}/prompts/{call_id}", _prompt, methods=["GET"]),
     ]

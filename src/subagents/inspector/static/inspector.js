@@ -269,7 +269,38 @@ function renderIteration(number, call, tools) {
         ["usage", call.usage ? JSON.stringify(call.usage) : "not reported"],
       ])
     : null;
-  return node(parts.join(""), { class: "node iteration", "data-iteration": number, open: true }, details, ...tools.map(renderTool));
+  const prompt = call && call.id ? promptButton(call.id) : null;
+  return node(parts.join(""), { class: "node iteration", "data-iteration": number, open: true }, details, prompt, ...tools.map(renderTool));
+}
+
+// "show prompt": what the model was sent for this call, fetched on demand.
+function promptButton(callId) {
+  const box = el("div", { class: "prompt" });
+  const button = el("button", { type: "button", class: "show-prompt" }, "show prompt");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    const path = "/conversations/" + encodeURIComponent(state.conversation) + "/prompts/" + encodeURIComponent(callId);
+    try {
+      const response = await fetch(path, { headers: authHeaders(), cache: "no-store" });
+      const body = await response.json();
+      if (!response.ok) {
+        box.replaceChildren(el("p", { class: "muted" }, body.error || "HTTP " + response.status));
+        return;
+      }
+      const messages = body.messages.map((m) => el("li", { "data-role": m.role },
+        el("strong", {}, m.role), m.tool_calls ? el("span", { class: "muted" }, " (tool calls)") : null,
+        payload(m.content !== null && m.content !== undefined ? m.content : m.tool_calls)));
+      box.replaceChildren(
+        el("p", { class: "muted" }, body.messages.length + " message(s); tools offered: " + (body.tools.join(", ") || "none")),
+        el("ol", { class: "prompt-messages" }, messages));
+      button.remove();
+    } catch (error) {
+      box.replaceChildren(el("p", { class: "error" }, "could not load the prompt: " + error.message));
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return el("div", {}, button, box);
 }
 
 function renderTool(tool) {
