@@ -328,3 +328,26 @@ scenario:
     path.write_text(path.read_text(encoding="utf-8").replace("Hello Bo!", "Hi Bo!"), "utf-8")
     code, output = run_test(project, str(record), "--replay")
     assert code == 1 and 'expected: a bot message equal to "Hi Bo!"' in output, output
+
+
+async def test_a_recorder_that_cannot_write_does_not_fail_the_conversation(
+    tmp_path: Path,
+) -> None:
+    from conversation_support import write_project as write_small_project
+
+    from subagents.dialogue.assistant import Assistant
+    from subagents.stores import InMemoryTrackerStore
+    from subagents.testing.cassette import Recorder
+
+    project = write_small_project(tmp_path / "small")
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the recording directory should be", encoding="utf-8")
+    recorder = Recorder(blocked)
+    assistant = await Assistant.load(
+        project, tracker_store=InMemoryTrackerStore(), hooks=recorder.hooks()
+    )
+    try:
+        messages = await assistant.handle_message("c1", "/hours")
+    finally:
+        await assistant.aclose()
+    assert [m["text"] for m in messages] == ["We open at 9."]

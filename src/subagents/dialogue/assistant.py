@@ -330,11 +330,21 @@ class Assistant:
             if self.broker is not None:  # under the lock: commit order across replicas
                 await self.broker.publish(conversation_id, events)
             if self.on_turn is not None:
-                await self.on_turn(conversation_id, text, events)
+                await self._report_turn(conversation_id, text, events)
             if self._observers:
                 finished = {"event": "turn_finished", "events": len(events)}
                 await self._tell_observers(conversation_id, finished)
         return turn
+
+    async def _report_turn(
+        self, conversation_id: str, text: str, events: list[dict[str, Any]]
+    ) -> None:
+        """Tell ``on_turn``; its failure (a recorder's full disk) never fails the turn."""
+        assert self.on_turn is not None
+        try:
+            await self.on_turn(conversation_id, text, events)
+        except Exception:
+            logger.exception("assistant.on_turn.failed", extra={"conversation_id": conversation_id})
 
     async def _refuse(
         self, conversation_id: str, exc: Exception, on_message: Callback | None
