@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from config_helpers import assert_problem, good_project, problems
+from config_helpers import ENV, assert_problem, good_project, problems
+
+from subagents.config.flow_graph import CallTarget
+from subagents.config.loader import load_project
 
 
 def _flows(tmp_path: Path, steps: str, extra: str = "") -> Path:
@@ -244,4 +247,33 @@ def test_step_needs_exactly_one_kind(tmp_path: Path) -> None:
         "flows.main.steps[0]",
         "exactly one of",
         "(found call, action)",
+    )
+
+
+def test_a_flow_calling_its_own_name_calls_the_agent_of_that_name(tmp_path: Path) -> None:
+    """`flows: {stock_explorer: {steps: [call: stock_explorer]}}` names the agent: a flow
+    calling itself could only be a cycle."""
+    good_project(
+        tmp_path,
+        {
+            "flows.yml": (
+                "flows:\n  stock_explorer:\n    description: d\n    steps:\n"
+                "      - call: stock_explorer\n"
+            )
+        },
+    )
+
+    assert problems(tmp_path) == []
+    graph = load_project(tmp_path, env=ENV).flow_graph
+    (step,) = graph.flows["stock_explorer"].steps.values()
+    assert step.call_target is CallTarget.AGENT
+
+
+def test_a_flow_calling_itself_without_such_an_agent_is_an_unknown_agent(
+    tmp_path: Path,
+) -> None:
+    _flows(tmp_path, "      - call: main\n", "")
+
+    assert_problem(
+        problems(tmp_path), "flows.yml", 5, "flows.main.steps[0].call", "unknown agent 'main'"
     )

@@ -419,10 +419,16 @@ class _FlowCompiler:
 
     def resolve_call(self, step: Step) -> None:
         """Rasa's order: a flow id wins, then an MCP tool (``mcp_server`` and ``mapping``
-        set), else an agent (checked against sub_agents/)."""
+        set), else an agent (checked against sub_agents/).
+
+        Except a flow's call of its own id: that can only be a cycle, so it names the agent
+        (a flow ``weather`` whose step is ``call: weather`` runs the agent ``weather``,
+        the common way to name a flow after the agent it hands the work to).
+        """
         config, path = step.config, step.path
         tool_keys = [k for k in ("mcp_server", "mapping") if getattr(config, k) is not None]
-        if self.flows is not None and config.call in self.flows:
+        calls_itself = config.call == self.flow_id
+        if self.flows is not None and config.call in self.flows and not calls_itself:
             step.call_target = CallTarget.FLOW
             if config.exit_if is not None:
                 self.error(
