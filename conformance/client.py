@@ -28,6 +28,9 @@ import httpx2
 from subagents.config.models import MCPServerConfig, OAuthConfig
 from subagents.errors import MCPAuthError
 from subagents.mcp import AuthorizationCodeResult, MCPManager, MemoryTokenStore
+from subagents.tools.base import ToolContext
+from subagents.tools.elicitation import parse_answer
+from subagents.tools.interaction import Answer, Question
 
 logger = logging.getLogger("conformance")
 
@@ -56,6 +59,15 @@ class AutoApprover:
             state=query.get("state", [None])[0],
             iss=query.get("iss", [None])[0],
         )
+
+
+async def accept_defaults(question: Question) -> Answer:
+    """The user of a tool's question (elicitation) replies "ok": the form's defaults are
+    accepted, as our parser reads that reply (SEP-1034 defaults filled in)."""
+    answer = parse_answer(question, "ok")
+    if isinstance(answer, str):
+        raise RuntimeError(f"the reply 'ok' does not answer the question: {answer}")
+    return answer
 
 
 def oauth_config(scenario: str, context: dict[str, Any]) -> OAuthConfig | None:
@@ -104,7 +116,8 @@ async def run(url: str, scenario: str, context: dict[str, Any]) -> None:
             return
         preferred = [t for t in tools if t.name in TOOL_ARGUMENTS]
         tool = (preferred or tools)[0]
-        outcome = await toolset.call_tool(tool.name, TOOL_ARGUMENTS.get(tool.name, {}))
+        context = ToolContext(ask_user=accept_defaults)
+        outcome = await toolset.call_tool(tool.name, TOOL_ARGUMENTS.get(tool.name, {}), context)
         logger.info("%s -> %s", tool.name, outcome.text[:200])
 
 

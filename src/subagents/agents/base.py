@@ -28,16 +28,20 @@ import jinja2
 from subagents.agents.loop import (
     PART_SEPARATOR,
     AskUser,
+    AwaitAnswer,
+    Continue,
     EventCallback,
     Fail,
     Run,
     StepResult,
     Unusable,
     progress_hook,
+    resume_calls,
     run_loop,
 )
 from subagents.agents.prompt import compile_template, default_template, render_prompt
 from subagents.agents.schemas import AgentInput, AgentOutput, AgentStatus
+from subagents.agents.suspension import Suspension, Suspensions, close_open_calls
 from subagents.config.models import AgentConfig
 from subagents.errors import ConfigError, DeadlineExceeded, RunFailure
 from subagents.llm.base import LLMClient, TextCallback
@@ -108,6 +112,7 @@ class ReActAgent:
         self._ready = False
         self._ready_lock = asyncio.Lock()
         self._states: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        self._suspensions = Suspensions(_MAX_REMEMBERED)
 
     # ------------------------------------------------------------------ customisation hooks
 
@@ -166,8 +171,10 @@ class ReActAgent:
             self._ready = True
 
     def forget(self, conversation_id: str) -> None:
-        """Drop the in-memory state of one conversation."""
+        """Drop the in-memory state of one conversation (a pending tool question is
+        answered ``cancel``)."""
         self._states.pop(conversation_id, None)
+        self._suspensions.drop(conversation_id)
 
     # ------------------------------------------------------------------ running
 
@@ -231,12 +238,18 @@ class ReActAgent:
         try:
             await self.prepare()
             await self.toolbox.refresh(relist=True)
-            run = self._new_run(input, on_text, on_event)
+            waiting = self._suspensions.take(input)
+            if waiting is not None:
+                run = waiting.rebind(input, on_text, on_event)
+            else:
+                run = self._new_run(input, on_text, on_event)
         except (ConfigError, RunFailure, jinja2.TemplateError) as exc:
             output = self._failed(input, f"{type(exc).__name__}: {exc}")
         else:
             logger.info("agent.run.start", extra={"agent": self.name, "conversation_id": input.id})
-            step = await self._drive(run, stage)
+            step = await self._drive(run, stage, waiting, input.user_message)
+            if isinstance(step, AwaitAnswer):
+                await self._show_question(run, step)
             output = self._output(input, run, step)
             self._remember(input.id, run, step)
             logger.info(
@@ -252,20 +265,32 @@ class ReActAgent:
         stage.name = "process_output"
         return await self.process_output(output)
 
-    async def _drive(self, run: Run, stage: _Stage) -> StepResult:
-        """The loop under the deadline; a :class:`RunFailure` becomes :class:`Fail`."""
-        initial = self.initial_step(run)
-        if initial is not None:
-            return initial
+    async def _drive(
+        self, run: Run, stage: _Stage, waiting: Suspension | None = None, reply: str = ""
+    ) -> StepResult:
+        """The loop under the deadline; a :class:`RunFailure` becomes :class:`Fail`.
+
+        ``waiting``: the run left pending on a tool's question, which ``reply`` answers.
+        """
+        if waiting is None:
+            initial = self.initial_step(run)
+            if initial is not None:
+                return initial
         stage.run = run
         try:
-            return await self._loop_until_deadline(run)
+            return await self._loop_until_deadline(run, waiting, reply)
         except RunFailure as exc:
             return Fail(str(exc))
 
-    async def _loop_until_deadline(self, run: Run) -> StepResult:
+    async def _loop_until_deadline(
+        self, run: Run, waiting: Suspension | None = None, reply: str = ""
+    ) -> StepResult:
         try:
             async with asyncio.timeout(self.timeout) as deadline:
+                if waiting is not None:
+                    step = await resume_calls(run, waiting.step, reply)
+                    if not isinstance(step, Continue):
+                        return step
                 return await run_loop(self, run)
         except TimeoutError:
             if not deadline.expired():
@@ -288,6 +313,7 @@ class ReActAgent:
             on_event=on_event,
         )
         context.on_progress = progress_hook(run)
+        context.ask_user = run.questions.ask
         variables = {
             "description": self.description,
             "conversation_history": input.conversation_history,
@@ -311,11 +337,29 @@ class ReActAgent:
             if not isinstance(state, Mapping) or state.get("agent") != self.name:
                 return []
             transcript = state.get("transcript")
-            return [dict(m) for m in transcript] if isinstance(transcript, list) else []
+            if not isinstance(transcript, list):
+                return []
+            return close_open_calls([dict(m) for m in transcript])
         return [dict(m) for m in self._states.get(input.id, [])]
 
+    async def _show_question(self, run: Run, step: AwaitAnswer) -> None:
+        """A tool's question goes to the user as the run's text, and as a ``question``
+        event (for clients that render forms)."""
+        logger.info(
+            "agent.run.question",
+            extra={"agent": self.name, "tool": step.pending.question.tool},
+        )
+        if run.on_event is not None:
+            try:
+                await run.on_event(step.event(self.name))
+            except Exception:  # a broken indicator must not break the run
+                logger.warning("agent.event.callback_failed", extra={"agent": self.name})
+        await self.emit_text(run, step.text)
+
     def _remember(self, conversation_id: str, run: Run, step: StepResult) -> None:
-        if isinstance(step, AskUser):
+        if isinstance(step, AwaitAnswer):
+            self._suspensions.keep(conversation_id, run, step)
+        if isinstance(step, AskUser | AwaitAnswer):
             self._states[conversation_id] = run.messages[1:]
             self._states.move_to_end(conversation_id)
             while len(self._states) > _MAX_REMEMBERED:
@@ -359,13 +403,15 @@ class ReActAgent:
                 structured_results=run.structured_results,
                 metadata=metadata,
             )
-        if isinstance(step, AskUser):
+        if isinstance(step, AskUser | AwaitAnswer):
             status = AgentStatus.INPUT_REQUIRED
             metadata["state"] = {
                 "version": STATE_VERSION,
                 "agent": self.name,
                 "transcript": run.messages[1:],
             }
+            if isinstance(step, AwaitAnswer):
+                metadata["state"]["pending"] = {"id": step.pending.id}
         else:
             status = AgentStatus.COMPLETED
             metadata["state"] = None

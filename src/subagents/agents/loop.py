@@ -51,7 +51,8 @@ from subagents.errors import (
 )
 from subagents.llm.base import LLMClient, LLMResponse, TextCallback, ToolCall
 from subagents.tools.base import ControlResult, ToolContext
-from subagents.tools.interaction import ProgressHook, ToolProgress
+from subagents.tools.elicitation import describe_question, fields, parse_answer
+from subagents.tools.interaction import Answer, ProgressHook, Question, ToolProgress
 from subagents.tools.schema import validation_error
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ EMPTY_REPLY_NUDGE = (
     "Your last reply was empty. Reply to the user with text, or call one of the tools."
 )
 NOT_EXECUTED = "Not executed: the task ended before this call."
+_CANCEL_GRACE = 5.0  # seconds cancelled tool calls get to finish their bookkeeping
 PART_SEPARATOR = "\n\n"
 
 EventCallback = Callable[[dict[str, Any]], Awaitable[None]]
@@ -106,7 +108,81 @@ class Unusable:
     error: str
 
 
-StepResult = Continue | AskUser | Complete | Fail | Unusable
+@dataclass(eq=False)
+class PendingQuestion:
+    """A question a running tool asked; ``answer`` is set when the user replied."""
+
+    question: Question
+    answer: asyncio.Future[Answer]
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """Names the pending call in the exported state, so a later turn finds it."""
+
+
+class Questions:
+    """The questions a run's tools asked and nobody answered yet (shown one at a time)."""
+
+    def __init__(self) -> None:
+        self._pending: list[PendingQuestion] = []
+        self.asked = asyncio.Event()
+
+    async def ask(self, question: Question) -> Answer:
+        """Wait for the user's answer (the loop shows the question; an answer may take
+        turns). Cancelled by the toolset's timeout, the question is forgotten."""
+        item = PendingQuestion(question, asyncio.get_running_loop().create_future())
+        self._pending.append(item)
+        self.asked.set()
+        try:
+            return await item.answer
+        finally:
+            self._pending.remove(item)
+
+    def current(self) -> PendingQuestion | None:
+        """The oldest question still waiting for an answer."""
+        return next((p for p in self._pending if not p.answer.done()), None)
+
+    def cancel_all(self) -> None:
+        """Answer every waiting question with ``cancel`` (the run is abandoned)."""
+        for item in self._pending:
+            if not item.answer.done():
+                item.answer.set_result(Answer("cancel"))
+
+
+@dataclass(frozen=True, eq=False)
+class AwaitAnswer:
+    """A tool asked the user a question: wait for the user while the call stays pending.
+
+    ``work`` is the task running the step's tool calls; it resolves to the step's result
+    once the calls are done (see :func:`await_calls`).
+    """
+
+    pending: PendingQuestion
+    work: asyncio.Future[StepResult]
+    problem: str | None = None
+    """Why the user's last reply did not answer the question (it is asked again)."""
+
+    @property
+    def text(self) -> str:
+        """The question as the user sees it (with the problem of the last reply first)."""
+        text = describe_question(self.pending.question)
+        return f"That did not work: {self.problem}.\n{text}" if self.problem else text
+
+    def event(self, agent: str) -> dict[str, Any]:
+        """The ``question`` progress event (the fields, never values)."""
+        question = self.pending.question
+        return {
+            "event": "question",
+            "name": question.tool,
+            "agent": agent,
+            "server": question.source,
+            "mode": question.mode,
+            "url": question.url,
+            "message": question.message,
+            "fields": list(fields(question.schema)),
+            "text": self.text,
+        }
+
+
+StepResult = Continue | AskUser | Complete | Fail | Unusable | AwaitAnswer
 
 
 # --------------------------------------------------------------------------- run state
@@ -146,6 +222,7 @@ class Run:
     structured_results: list[dict[str, Any]] = field(default_factory=list)
     model_calls: list[dict[str, Any]] = field(default_factory=list)
     """One :func:`model_call` record per model response, in order."""
+    questions: Questions = field(default_factory=Questions)
 
     @property
     def slots(self) -> dict[str, Any]:
@@ -276,10 +353,73 @@ async def _step(agent: LoopAgent, run: Run, response: LLMResponse) -> StepResult
         return AskUser(text)
     run.empty_replies = 0
     run.messages.append(_assistant_message(text, response.tool_calls))
-    step = await _execute_calls(agent, run, response.tool_calls)
+    if not _may_ask(agent.toolbox, response.tool_calls):
+        step = await _execute_calls(agent, run, response.tool_calls)
+    else:
+        # A tool may ask the user and wait for a later turn: the calls run in a task that
+        # the run can leave pending (AwaitAnswer) and pick up when the answer comes.
+        work = asyncio.ensure_future(_execute_calls(agent, run, response.tool_calls))
+        step = await await_calls(run, work)
     if isinstance(step, Complete) and agent.silent_completion:
         del run.texts[kept:]  # the completing reply's text is not a response to send
     return step
+
+
+def _may_ask(toolbox: Toolbox, calls: list[ToolCall]) -> bool:
+    for call in calls:
+        tool = toolbox.lookup(call.name)
+        if tool is not None and tool.toolset.may_ask_user:
+            return True
+    return False
+
+
+async def resume_calls(run: Run, waiting: AwaitAnswer, text: str) -> StepResult:
+    """The user's reply while a tool's question waits: parsed into the answer (or the
+    question is asked again with the problem), then the pending calls go on.
+
+    A question that timed out meanwhile was declined already: the reply then goes to the
+    model as a user message once the calls are done.
+    """
+    pending = waiting.pending
+    answered = False
+    if not pending.answer.done():
+        answer = parse_answer(pending.question, text)
+        if isinstance(answer, str):
+            return AwaitAnswer(pending, waiting.work, problem=answer)
+        pending.answer.set_result(answer)
+        answered = True
+    step = await await_calls(run, waiting.work)
+    if not answered and text and isinstance(step, Continue):
+        run.messages.append({"role": "user", "content": text})
+    return step
+
+
+async def await_calls(run: Run, work: asyncio.Future[StepResult]) -> StepResult:
+    """Wait for the step's calls, or for a question one of them asks the user.
+
+    Returns the calls' step result, or :class:`AwaitAnswer` (``work`` left running) when
+    a question waits. Cancelled (the deadline), it cancels the calls.
+    """
+    questions = run.questions
+    try:
+        while True:
+            pending = questions.current()
+            if pending is not None:
+                return AwaitAnswer(pending, work)
+            questions.asked.clear()
+            asked: asyncio.Future[Any] = asyncio.ensure_future(questions.asked.wait())
+            waits: set[asyncio.Future[Any]] = {work, asked}
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                asked.cancel()
+            if work.done():
+                return work.result()
+    except asyncio.CancelledError:
+        questions.cancel_all()
+        work.cancel()
+        await asyncio.wait({work}, timeout=_CANCEL_GRACE)  # tool_finished events go out
+        raise
 
 
 def _assistant_message(text: str, calls: list[ToolCall]) -> dict[str, Any]:
@@ -447,9 +587,11 @@ def _finished(
 
 
 async def _notify(run: Run, event: dict[str, Any]) -> None:
-    assert run.on_event is not None
+    on_event = run.on_event
+    if on_event is None:  # a call left pending on a question resumed on a quieter turn
+        return
     try:
-        await run.on_event(event)
+        await on_event(event)
     except Exception:  # a broken progress indicator must not break the run
         logger.warning(
             "agent.event.callback_failed", extra={"agent": run.agent, "event": event["event"]}

@@ -8,7 +8,10 @@ message per line, written the moment the assistant produces it. A line carrying 
 a streamed message has ``"chunk": true``; whole messages carry no such key. Progress lines
 carry an ``"event"`` key: ``still_working`` during a long turn, ``tool_progress`` when a
 tool reports progress (``{"event": "tool_progress", "name", "agent", "server",
-"progress", "total", "message", "percent", "text"}``).
+"progress", "total", "message", "percent", "text"}``), and ``question`` when a tool asks the
+user something (``{"event": "question", "name", "agent", "server", "mode", "url",
+"message", "fields", "text"}``; its text also comes as the bot's message, and the user's
+next message answers it).
 
 A bad request (not JSON, missing or mistyped fields) gets HTTP 400 with
 ``{"error": "...", "field": "..."}``. A problem inside a conversation is never a 5xx: the
@@ -43,7 +46,7 @@ logger = logging.getLogger("subagents.channels.rest")
 INTERNAL_ERROR_TEXT = "Sorry, something went wrong. Please try again."
 NDJSON = "application/x-ndjson"
 _DONE = object()
-_STREAMED_EVENTS = frozenset({"still_working", "tool_progress"})
+_STREAMED_EVENTS = frozenset({"still_working", "tool_progress", "question"})
 _DEFAULT_LIMITS = RequestLimits()
 
 
@@ -254,7 +257,7 @@ class RestChannel:
 
         async def on_progress(event: dict[str, Any]) -> None:
             # still_working keeps the client (and proxies) informed; tool_progress is what
-            # a tool reported ("40% indexing files").
+            # a tool reported ("40% indexing files"); question: a tool asks the user.
             if event.get("event") in _STREAMED_EVENTS:
                 queue.put_nowait({"recipient_id": msg.sender, **event})
 

@@ -1,11 +1,12 @@
 """The interactive shell channel: chat with the assistant in a terminal.
 
 Bot text is printed as it streams in; a dim ``… <agent> is working`` or ``… running
-<action>`` line shows when an agent or a custom action starts, and ``… 40% indexing files``
-when a tool reports progress. Ctrl-D or ``/exit`` quits;
-``/restart`` starts the conversation afresh (handled by the assistant). Given a list of
-user turns (a conversation script) the shell plays them instead of reading the keyboard
-and prints a transcript.
+<action>`` line shows when an agent or a custom action starts, ``… 40% indexing files``
+when a tool reports progress, and ``? <tool> asks you`` before a tool's question (the
+next line typed answers it). Ctrl-D or ``/exit`` quits; ``/restart`` starts the
+conversation afresh (handled by the assistant). Given a list of user turns (a
+conversation script) the shell plays them instead of reading the keyboard and prints a
+transcript.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ class ShellPrinter:
         if event.get("event") == "still_working":
             self._end_stream()
             self.console.print(f"[dim]  … still working ({event.get('elapsed', '?')} s)[/]")
+            return
+        if event.get("event") == "question":
+            self._end_stream()
+            name = escape(str(event.get("name", "a tool")))
+            self.console.print(f"[dim]  ? {name} asks you (reply below)[/]")
             return
         if event.get("event") == "tool_progress":
             self._end_stream()

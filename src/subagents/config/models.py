@@ -129,6 +129,11 @@ class MCPServerConfig(_Model):
     progress_resets_timeout: bool = True
     """A ``notifications/progress`` of a call restarts its ``timeout``: a tool that reports
     progress is alive (the agent's ``configuration.timeout`` still bounds the run)."""
+    elicitation: bool = True
+    """Declare elicitation: a tool may ask the user a question during a call (the agent
+    returns ``input_required`` with it; the user's next message answers it)."""
+    elicitation_timeout: float = Field(default=600.0, gt=0)
+    """Seconds a tool's question waits for the user's answer; then it is declined."""
 
 
 class ActionEndpointConfig(_Model):

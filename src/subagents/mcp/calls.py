@@ -9,7 +9,11 @@ for a person (an elicitation question being answered on a later turn).
 from __future__ import annotations
 
 import asyncio
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from types import TracebackType
+
+from subagents.tools.interaction import AskHook
 
 
 class CallClock:
@@ -61,3 +65,33 @@ class CallClock:
         """End one :meth:`pause`; the last one restarts the clock."""
         self._pauses = max(0, self._pauses - 1)
         self.restart()
+
+
+@dataclass(eq=False)
+class ActiveCall:
+    """A call in flight on one connection, for routing the server's requests to it."""
+
+    tool: str
+    clock: CallClock
+    ask: AskHook | None = None
+    asked: int = field(default=0)
+    """Questions asked so far (a server that keeps asking is cut off)."""
+
+
+CURRENT_CALL: ContextVar[ActiveCall | None] = ContextVar("subagents_mcp_call", default=None)
+"""The call whose task sent the message. The SDK runs a server request in the context of
+the HTTP request that carried it (and, on 2026 connections, in the calling task itself),
+so an elicitation finds its call here; stdio carries no context (see ``route``)."""
+
+
+def route(current: ActiveCall | None, in_flight: set[ActiveCall]) -> ActiveCall | None:
+    """The call a server request belongs to: the context's, else the only call in flight
+    (or the only run asking: every call of one run shares its ``ask``); else ``None``."""
+    if current is not None:
+        return current
+    if len(in_flight) == 1:
+        return next(iter(in_flight))
+    asks = {call.ask for call in in_flight}
+    if len(asks) == 1 and None not in asks:
+        return next(iter(in_flight))
+    return None

@@ -60,11 +60,11 @@ from subagents.errors import (
     ToolTimeoutError,
 )
 from subagents.tools.base import ToolContext, ToolOutcome, Toolset, ToolSpec
-from subagents.tools.interaction import ToolProgress
+from subagents.tools.interaction import Answer, Question, ToolProgress
 
 from ._sdk import WatchedTransport, as_transport
 from .auth import AuthMonitor, Authorizer, ClientCredentialsAuth, GuardedAuth, build_oauth
-from .calls import CallClock
+from .calls import CURRENT_CALL, ActiveCall, CallClock, route
 from .results import result_to_outcome
 from .tokens import MemoryTokenStore, TokenStore
 from .transports import (
@@ -80,6 +80,8 @@ logger = logging.getLogger("subagents.mcp")
 
 CLIENT_INFO = types.Implementation(name="subagents", version="0.1.0")
 _LIST_PAGE_CAP = 100
+_MAX_QUESTIONS_PER_CALL = 10
+"""Questions one call may ask; more are declined (a server asking in a loop)."""
 _CLOSE_TIMEOUT = 10.0
 _SESSION_GONE = frozenset({"Session terminated", "Session not found"})
 """Errors for a request rejected because the HTTP session is unknown (never run)."""
@@ -132,6 +134,8 @@ class MCPServerConnection(Toolset):
                 oauth = GuardedAuth(oauth, self.monitor)
             self._auth = oauth
         self._watched: dict[int, WatchedTransport] = {}
+        self._in_flight: set[ActiveCall] = set()
+        self._asking: set[asyncio.Future[Answer]] = set()
         self._mode: str = "auto"
         self._prior_discover: types.DiscoverResult | None = None
         self._client: Client | None = None
@@ -208,6 +212,11 @@ class MCPServerConnection(Toolset):
                 self.name, f"the connection broke again during the call to '{name}' ({dead})"
             ) from None
 
+    @property
+    def may_ask_user(self) -> bool:
+        """True when the server may ask the user questions (``elicitation: true``)."""
+        return self.config.elicitation
+
     def is_idempotent(self, name: str) -> bool:
         """True when the tool is annotated ``readOnlyHint`` or ``idempotentHint``."""
         hints = self._hints.get(name) or {}
@@ -225,6 +234,9 @@ class MCPServerConnection(Toolset):
         refused = self.monitor.refused if self.monitor else 0
         clock = CallClock(self.config.timeout)
         on_progress = self._progress_callback(name, clock, context)
+        active = ActiveCall(name, clock, context.ask_user if context is not None else None)
+        self._in_flight.add(active)
+        token = CURRENT_CALL.set(active)
         try:
             async with clock:
                 result = await client.call_tool(name, arguments, progress_callback=on_progress)
@@ -244,6 +256,9 @@ class MCPServerConnection(Toolset):
             raise ToolExecutionError(
                 name, f"Tool '{name}' on MCP server '{self.name}' returned an invalid result: {exc}"
             ) from None
+        finally:
+            CURRENT_CALL.reset(token)
+            self._in_flight.discard(active)
         return result_to_outcome(result)
 
     def _timeout_text(self, name: str) -> str:
@@ -333,6 +348,48 @@ class MCPServerConnection(Toolset):
 
     async def _on_list_roots(self, context: ClientRequestContext) -> types.ListRootsResult:
         return types.ListRootsResult(roots=[])
+
+    async def _on_elicit(
+        self, context: ClientRequestContext, params: types.ElicitRequestParams
+    ) -> types.ElicitResult:
+        """A tool asks the user: through the run's ``ask_user``, the call's clock stopped
+        meanwhile; no answer within ``elicitation_timeout`` declines."""
+        call = route(CURRENT_CALL.get(), self._in_flight)
+        if call is None or call.ask is None or call.asked >= _MAX_QUESTIONS_PER_CALL:
+            logger.info(
+                "mcp.elicitation_declined",
+                extra={"server": self.name, "reason": "no user to ask" if call else "unrouted"},
+            )
+            return types.ElicitResult(action="decline")
+        call.asked += 1
+        question = _question(call.tool, self.name, params)
+        call.clock.pause()
+        asking = asyncio.ensure_future(call.ask(question))
+        self._asking.add(asking)
+        try:
+            await asyncio.wait({asking}, timeout=self.config.elicitation_timeout)
+        finally:
+            self._asking.discard(asking)
+            call.clock.resume()
+        if asking.done() and not asking.cancelled():
+            answer = asking.result()
+        elif self._closed:  # the connections are closing: nobody will answer
+            answer = Answer("cancel")
+        else:
+            asking.cancel()
+            logger.info("mcp.elicitation_timeout", extra={"server": self.name, "tool": call.tool})
+            answer = Answer("decline")
+        logger.info(
+            "mcp.elicitation",
+            extra={
+                "server": self.name,
+                "tool": call.tool,
+                "mode": question.mode,
+                "action": answer.action,
+            },
+        )
+        content = answer.content if answer.action == "accept" and question.mode == "form" else None
+        return types.ElicitResult(action=answer.action, content=content)
 
     # ------------------------------------------------------------------ connect
 
@@ -510,6 +567,7 @@ class MCPServerConnection(Toolset):
             message_handler=self._on_message,
             logging_callback=self._on_log,
             list_roots_callback=self._on_list_roots,
+            elicitation_callback=self._on_elicit if cfg.elicitation else None,
         )
         await stack.enter_async_context(client)
         self._watched[id(client)] = watched
@@ -560,6 +618,8 @@ class MCPServerConnection(Toolset):
         """Close the session and end the server process (stdio); idempotent."""
         self._closed = True
         self._client = None
+        for asking in list(self._asking):  # questions nobody will answer now: cancel
+            asking.cancel()
         owners = [*self._owners.values(), *self._opening]
         self._owners.clear()
         for _task, stop in owners:
@@ -572,6 +632,12 @@ class MCPServerConnection(Toolset):
             task.cancel()
         if pending:
             await asyncio.wait(pending, timeout=_CLOSE_TIMEOUT)
+
+
+def _question(tool: str, server: str, params: types.ElicitRequestParams) -> Question:
+    if isinstance(params, types.ElicitRequestURLParams):
+        return Question(tool, server, params.message, mode="url", url=params.url)
+    return Question(tool, server, params.message, dict(params.requested_schema))
 
 
 def _wants_listen(client: Client) -> bool:

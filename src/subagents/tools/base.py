@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from subagents.errors import UnknownToolError
-from subagents.tools.interaction import ProgressHook
+from subagents.tools.interaction import AskHook, ProgressHook
 
 
 class ToolKind(enum.Enum):
@@ -110,13 +110,16 @@ class ToolContext:
     """Per-call context given to tools that ask for it (custom tool executors).
 
     ``on_progress`` (set by the agent loop) receives a running tool's progress reports
-    (:class:`~subagents.tools.interaction.ToolProgress`).
+    (:class:`~subagents.tools.interaction.ToolProgress`); ``ask_user`` asks the user a
+    running tool's question (:class:`~subagents.tools.interaction.Question`) and returns
+    the answer, which may come on a later turn.
     """
 
     conversation_id: str | None = None
     slots: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     on_progress: ProgressHook | None = None
+    ask_user: AskHook | None = None
 
 
 class Toolset(ABC):
@@ -156,6 +159,13 @@ class Toolset(ABC):
         """
         return False
 
+    @property
+    def may_ask_user(self) -> bool:
+        """True when a call may ask the user a question (``ToolContext.ask_user``) and so
+        wait for a later turn; the loop then runs the calls in a task it can leave
+        pending (an MCP server with ``elicitation: true``)."""
+        return False
+
 
 class ForwardingToolset(Toolset):
     """A wrapper that passes everything through to ``inner`` unless it overrides it.
@@ -174,6 +184,10 @@ class ForwardingToolset(Toolset):
     @property
     def validates_arguments(self) -> bool:
         return self.inner.validates_arguments
+
+    @property
+    def may_ask_user(self) -> bool:
+        return self.inner.may_ask_user
 
     async def list_tools(self) -> list[ToolSpec]:
         return await self.inner.list_tools()

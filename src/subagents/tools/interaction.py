@@ -7,8 +7,9 @@ message plus the JSON schema of the fields wanted, an answer is an action plus c
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -39,3 +40,32 @@ class ToolProgress:
 
 ProgressHook = Callable[[ToolProgress], Awaitable[None]]
 """Receives a running tool's progress reports."""
+
+
+@dataclass(frozen=True)
+class Question:
+    """A running tool asks the user something (an MCP elicitation).
+
+    ``mode`` ``form``: ``schema`` is the JSON schema of the fields wanted (a flat object
+    of strings, numbers, booleans and enums). ``url``: the user is sent to ``url`` (to
+    pay, to sign in somewhere); no data comes back through us.
+    """
+
+    tool: str
+    source: str
+    message: str
+    schema: Mapping[str, Any] = field(default_factory=dict)
+    mode: Literal["form", "url"] = "form"
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The user's answer: ``accept`` (with ``content`` in form mode), ``decline`` or ``cancel``."""
+
+    action: Literal["accept", "decline", "cancel"]
+    content: dict[str, Any] | None = None
+
+
+AskHook = Callable[[Question], Awaitable[Answer]]
+"""Asks the user a running tool's question and returns the answer (may take turns)."""
