@@ -73,6 +73,9 @@ async def test_shell_shows_progress_lines(tmp_path: Path) -> None:
     assert text.index("… 100% indexing files") < text.index("Bot: Done indexing.")
 
 
+WAITING = {"text": "(the message is for the waiting agent)"}
+"""The router's reply while the agent waits: no command, so the message goes to it."""
+
 BOOK_QUESTION = """Which day, and for how many people?
 - date: Day of the visit, YYYY-MM-DD (text; required)
 - guests: How many people (a whole number from 1 to 12; default 2)
@@ -93,6 +96,8 @@ async def test_a_tool_question_is_asked_answered_and_the_call_completes(
     scenario = [
         START,
         call("book_table"),
+        WAITING,  # the router: "guests: lots" is for the waiting agent
+        WAITING,  # and so is the answer
         call("task_completed", message="Your table is booked."),
     ]
     async with serve(root, scenario) as app:
@@ -114,7 +119,7 @@ async def test_a_tool_question_is_asked_answered_and_the_call_completes(
         ]
         # the answer continues the same tool call; the defaults fill what was left out
         assert await app.texts("ann", "date: 2026-05-01, guests: 4") == ["Your table is booked."]
-        assert tool_messages(app.model.requests[2]) == ["booked 2026-05-01 for 4 inside"]
+        assert tool_messages(app.model.requests[4]) == ["booked 2026-05-01 for 4 inside"]
         assert app.model.remaining() == 0
         tracker = await app.tracker("ann")
         executed = events_named(tracker, "tool_executed")
@@ -132,11 +137,11 @@ async def test_a_tool_question_is_asked_answered_and_the_call_completes(
 )
 async def test_decline_and_cancel_reach_the_tool(tmp_path: Path, reply: str, result: str) -> None:
     root = write_project(tmp_path / "project", stdio_server_yaml())
-    scenario = [START, call("book_table"), call("task_completed", message="Fine.")]
+    scenario = [START, call("book_table"), WAITING, call("task_completed", message="Fine.")]
     async with serve(root, scenario) as app:
         assert (await app.texts("bob", "table please"))[0].startswith("Which day")
         assert await app.texts("bob", reply) == ["Fine."]
-        assert tool_messages(app.model.requests[2]) == [result]
+        assert tool_messages(app.model.requests[3]) == [result]
 
 
 async def test_an_unanswered_question_times_out_as_declined(tmp_path: Path) -> None:
@@ -144,6 +149,7 @@ async def test_an_unanswered_question_times_out_as_declined(tmp_path: Path) -> N
     scenario = [
         START,
         call("book_table"),
+        WAITING,
         {"text": "No booking then. Anything else?"},
     ]
     async with serve(root, scenario) as app:
@@ -152,7 +158,7 @@ async def test_an_unanswered_question_times_out_as_declined(tmp_path: Path) -> N
         # the late reply is not an answer any more: the model sees the declined result,
         # then the user's message
         assert await app.texts("cy", "date: 2026-05-01") == ["No booking then. Anything else?"]
-        request = app.model.requests[2]
+        request = app.model.requests[3]
         assert tool_messages(request) == ["the user declined to book"]
         assert request["messages"][-1] == {"role": "user", "content": "date: 2026-05-01"}
 
@@ -162,7 +168,12 @@ async def test_url_mode_sends_the_user_to_the_page(tmp_path: Path, http_server) 
     # for it): the server refuses server/discover, so the client uses the handshake.
     server = http_server("http", script=INTERACTIVE, legacy_only=True)
     root = write_project(tmp_path / "project", http_server_yaml(server.url))
-    scenario = [START, call("pay_invoice"), call("task_completed", message="Paid, thanks.")]
+    scenario = [
+        START,
+        call("pay_invoice"),
+        WAITING,
+        call("task_completed", message="Paid, thanks."),
+    ]
     async with serve(root, scenario) as app:
         assert await app.texts("di", "pay my invoice") == [
             "Please pay the invoice on the payment page.\n"
@@ -170,7 +181,7 @@ async def test_url_mode_sends_the_user_to_the_page(tmp_path: Path, http_server) 
             'finished there, or "decline" or "cancel".'
         ]
         assert await app.texts("di", "done") == ["Paid, thanks."]
-        assert tool_messages(app.model.requests[2]) == ["payment page: accept"]
+        assert tool_messages(app.model.requests[3]) == ["payment page: accept"]
 
 
 async def test_elicitation_false_declines_without_asking(tmp_path: Path) -> None:
@@ -187,9 +198,9 @@ async def test_a_question_lost_in_a_restart_is_reported_to_the_model(tmp_path: P
     async with serve(root, [START, call("book_table")]) as app:
         assert (await app.texts("fay", "table please"))[0].startswith("Which day")
     # the assistant restarted: the conversation (SQLite tracker) survives, the call does not
-    async with serve(root, [{"text": "Sorry, let us try that again."}]) as app:
+    async with serve(root, [WAITING, {"text": "Sorry, let us try that again."}]) as app:
         assert await app.texts("fay", "date: 2026-05-01") == ["Sorry, let us try that again."]
-        messages = app.model.requests[0]["messages"]
+        messages = app.model.requests[1]["messages"]
         lost = [m for m in messages if m.get("role") == "tool"]
         assert len(lost) == 1 and "book_table" in lost[0]["content"]
         assert "may or may not have run" in lost[0]["content"]
