@@ -80,3 +80,75 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+def mutual_tls_certs(directory: Path) -> dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, both signed by
+    the CA (PEM files in ``directory``): ``ca``, ``server_cert``, ``server_key``,
+    ``client_cert``, ``client_key``, and ``stranger_cert``/``stranger_key`` (a client
+    certificate the CA did not sign)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    def issue(subject: str, issuer: str, key: Any, signer: Any, **kind: Any) -> Any:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(subject))
+            .issuer_name(name(issuer))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=kind.get("ca", False), path_length=None), True)
+        )
+        if "san" in kind:
+            builder = builder.add_extension(x509.SubjectAlternativeName(kind["san"]), False)
+        if "usage" in kind:
+            builder = builder.add_extension(x509.ExtendedKeyUsage([kind["usage"]]), False)
+        return builder.sign(signer, hashes.SHA256())
+
+    def write(stem: str, cert: Any, key: Any) -> tuple[Path, Path]:
+        cert_path, key_path = directory / f"{stem}.pem", directory / f"{stem}.key"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        return cert_path, key_path
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = issue("test CA", "test CA", ca_key, ca_key, ca=True)
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    localhost = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    server = issue(
+        "localhost",
+        "test CA",
+        server_key,
+        ca_key,
+        san=localhost,
+        usage=ExtendedKeyUsageOID.SERVER_AUTH,
+    )
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    client = issue(
+        "assistant", "test CA", client_key, ca_key, usage=ExtendedKeyUsageOID.CLIENT_AUTH
+    )
+    stranger_key = ec.generate_private_key(ec.SECP256R1())
+    stranger = issue("stranger", "stranger", stranger_key, stranger_key)
+    paths: dict[str, Path] = {"ca": write("ca", ca, ca_key)[0]}
+    paths["server_cert"], paths["server_key"] = write("server", server, server_key)
+    paths["client_cert"], paths["client_key"] = write("client", client, client_key)
+    paths["stranger_cert"], paths["stranger_key"] = write("stranger", stranger, stranger_key)
+    return paths

@@ -267,6 +267,43 @@ def test_literal_action_token_is_an_error(tmp_path: Path) -> None:
     assert_problem(problems(tmp_path), "endpoints.yml", 3, "action_endpoint.token", "use ${VAR}")
 
 
+def test_action_endpoint_auth_and_tls_mistakes(tmp_path: Path) -> None:
+    head = "action_endpoint:\n  url: https://127.0.0.1:5055\n"
+    write(tmp_path, {"endpoints.yml": head + "  basic_auth:\n    username: a\n    password: pw\n"})
+    assert_problem(
+        problems(tmp_path), "endpoints.yml", 5, "action_endpoint.basic_auth.password", "use ${VAR}"
+    )
+    write(tmp_path, {"endpoints.yml": head + "  ssl_client_cert: certs/client.pem\n"})
+    assert_problem(
+        problems(tmp_path),
+        "endpoints.yml",
+        3,
+        "action_endpoint.ssl_client_cert",
+        "ssl_client_cert needs ssl_client_key too",
+    )
+    auth = "  token: ${T}\n  basic_auth:\n    username: a\n    password: ${P}\n"
+    assert_problem(
+        problems(write(tmp_path, {"endpoints.yml": head + auth}), env={"T": "tok1", "P": "pw1"}),
+        "endpoints.yml",
+        4,
+        "action_endpoint.basic_auth",
+        "basic_auth and token both set the Authorization header",
+    )
+    flows = "flows:\n  f:\n    steps:\n      - noop: true\n        next: END\n"
+    write(
+        tmp_path,
+        {"endpoints.yml": head + "  headers:\n    X-Api-Key: abc123\n", "flows.yml": flows},
+    )
+    assert_problem(
+        problems(tmp_path),
+        "endpoints.yml",
+        4,
+        "action_endpoint.headers.X-Api-Key",
+        "literal credential in a header; use ${VAR}",
+        severity="warning",
+    )
+
+
 def test_tracker_store_sql_dialect_other_than_postgresql_is_an_error(tmp_path: Path) -> None:
     write(
         tmp_path,

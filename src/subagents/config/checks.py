@@ -15,6 +15,7 @@ from typing import Any
 
 from subagents.config.a2a_checks import check_a2a_agent, check_react_only
 from subagents.config.models import (
+    ActionEndpointConfig,
     AgentConfig,
     DomainConfig,
     EndpointsConfig,
@@ -198,6 +199,40 @@ def _check_action_endpoint(src: SourceFile, cfg: EndpointsConfig, problems: Prob
             src,
             ("action_endpoint", "url"),
             f"url must start with http://, https://, grpc:// or grpcs:// (got {ae.url!r})",
+        )
+    _check_action_tls(src, ae, problems)
+
+
+def _check_action_tls(src: SourceFile, ae: ActionEndpointConfig, problems: Problems) -> None:
+    """A client certificate needs its key (and the reverse); remote auth needs a url."""
+    pair = {"ssl_client_cert": ae.ssl_client_cert, "ssl_client_key": ae.ssl_client_key}
+    for key, value in pair.items():
+        other = "ssl_client_key" if key == "ssl_client_cert" else "ssl_client_cert"
+        if value and not pair[other]:
+            problems.error(
+                src,
+                ("action_endpoint", key),
+                f"{key} needs {other} too (the client certificate and its private key, PEM files)",
+            )
+    remote = ("basic_auth", "headers", "ssl_client_cert", "ssl_client_key", "token")
+    if ae.actions_module and not ae.url:
+        for key in remote:
+            if getattr(ae, key):
+                problems.warning(
+                    src,
+                    ("action_endpoint", key),
+                    f"ignored: {key} is for an action server (url), and actions_module runs"
+                    " the actions in-process",
+                )
+    for header in ae.headers:
+        path = ("action_endpoint", "headers", header)
+        if _AUTH_HEADER_RE.search(header) and path not in src.interpolated:
+            problems.warning(src, path, "literal credential in a header; use ${VAR}")
+    if ae.basic_auth and ae.token:
+        problems.error(
+            src,
+            ("action_endpoint", "basic_auth"),
+            "basic_auth and token both set the Authorization header; keep one of them",
         )
 
 

@@ -136,16 +136,33 @@ class MCPServerConfig(_Model):
     """Seconds a tool's question waits for the user's answer; then it is declined."""
 
 
+class BasicAuthConfig(_Model):
+    """``action_endpoint.basic_auth``: HTTP basic authentication (password from ``${VAR}``)."""
+
+    username: str
+    password: str
+
+
 class ActionEndpointConfig(_Model):
-    """Where custom actions run: in-process (``actions_module``), HTTP or gRPC (``url``)."""
+    """Where custom actions run: in-process (``actions_module``), HTTP or gRPC (``url``).
+
+    A remote server may ask for a bearer ``token``, ``basic_auth``, extra ``headers``
+    (gRPC: call metadata) and a client certificate (``ssl_client_cert`` +
+    ``ssl_client_key``, PEM files; mutual TLS). ``cafile`` is the CA bundle that verifies
+    the server. Relative paths are relative to the project directory.
+    """
 
     actions_module: str | None = None
     url: str | None = None
     token: str | None = None
+    basic_auth: BasicAuthConfig | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
     timeout: float = 30.0
     retries: int = 2
-    # gRPC TLS
+    # TLS (HTTPS and gRPC)
     cafile: str | None = None
+    ssl_client_cert: str | None = None
+    ssl_client_key: str | None = None
 
 
 def _lower(value: Any) -> Any:

@@ -75,7 +75,7 @@ def create_executor(
     if scheme in ("http", "https"):
         from subagents.actions.executors.http import HTTPExecutor
 
-        return HTTPExecutor.from_config(cfg)
+        return HTTPExecutor.from_config(cfg, project_root)
     if scheme in ("grpc", "grpcs"):
         from subagents.actions.executors.grpc import GRPCExecutor
 

@@ -27,6 +27,7 @@ from subagents.actions.executors.base import (
     connect_backoff,
 )
 from subagents.actions.executors.http import _payload
+from subagents.actions.executors.remote import auth_headers, read_file
 from subagents.actions.protos import action_webhook_pb2 as pb
 from subagents.actions.protos import action_webhook_pb2_grpc as pb_grpc
 from subagents.config.models import ActionEndpointConfig
@@ -64,14 +65,21 @@ class GRPCExecutor:
         token: str | None = None,
         timeout: float = 30.0,
         retries: int = 2,
+        headers: dict[str, str] | None = None,
+        client_cert: tuple[bytes, bytes] | None = None,
     ) -> None:
-        """Call ``target`` (``host:port``); TLS with ``root_certificates`` or system roots."""
+        """Call ``target`` (``host:port``); TLS with ``root_certificates`` or system roots,
+        and ``client_cert`` (certificate chain, private key: PEM) when the server asks for
+        one. ``headers`` go as call metadata (names lower-cased, as gRPC requires)."""
         self.target = target
         self.tls = tls
         self.timeout = timeout
         self.retries = max(0, retries)
         self._root_certificates = root_certificates
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._client_cert = client_cert
+        merged = {"authorization": f"Bearer {token}"} if token else {}
+        merged.update({name.lower(): value for name, value in (headers or {}).items()})
+        self._metadata = tuple(merged.items())
         self._channel: grpc.aio.Channel | None = None
         self._stub: pb_grpc.ActionServiceStub | None = None
         self._digest = DomainDigest()
@@ -91,32 +99,32 @@ class GRPCExecutor:
                 file="endpoints.yml",
                 field="action_endpoint.url",
             )
-        root_certs = None
-        if cfg.cafile:
-            path = Path(cfg.cafile)
-            if not path.is_absolute() and project_root is not None:
-                path = Path(project_root) / path
-            try:
-                root_certs = path.read_bytes()
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot read action_endpoint.cafile {str(path)!r}: {exc.strerror}",
-                    file="endpoints.yml",
-                    field="action_endpoint.cafile",
-                ) from exc
+        root_certs = read_file(cfg.cafile, "cafile", project_root) if cfg.cafile else None
+        client_cert = None
+        if cfg.ssl_client_cert and cfg.ssl_client_key:
+            client_cert = (
+                read_file(cfg.ssl_client_cert, "ssl_client_cert", project_root),
+                read_file(cfg.ssl_client_key, "ssl_client_key", project_root),
+            )
         return cls(
             f"{parts.hostname}:{parts.port}",
-            tls=parts.scheme.lower() == "grpcs" or root_certs is not None,
+            tls=parts.scheme.lower() == "grpcs" or root_certs is not None or bool(client_cert),
             root_certificates=root_certs,
-            token=cfg.token,
             timeout=cfg.timeout,
             retries=cfg.retries,
+            headers=auth_headers(cfg),
+            client_cert=client_cert,
         )
 
     def _client(self) -> pb_grpc.ActionServiceStub:
         if self._stub is None:
             if self.tls:
-                creds = grpc.ssl_channel_credentials(root_certificates=self._root_certificates)
+                chain, key = self._client_cert or (None, None)
+                creds = grpc.ssl_channel_credentials(
+                    root_certificates=self._root_certificates,
+                    private_key=key,
+                    certificate_chain=chain,
+                )
                 self._channel = grpc.aio.secure_channel(self.target, creds)
             else:
                 self._channel = grpc.aio.insecure_channel(self.target)

@@ -11,6 +11,7 @@ import json
 import logging
 import ssl
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,6 +25,7 @@ from subagents.actions.executors.base import (
     OnChunk,
     connect_backoff,
 )
+from subagents.actions.executors.remote import auth_headers, ssl_context
 from subagents.config.models import ActionEndpointConfig
 from subagents.errors import (
     ActionRejectedError,
@@ -57,25 +59,41 @@ class HTTPExecutor:
         token: str | None = None,
         timeout: float = 30.0,
         retries: int = 2,
-        verify: bool | str = True,
+        verify: bool | str | ssl.SSLContext = True,
+        headers: dict[str, str] | None = None,
     ) -> None:
-        """Call ``url`` (``/webhook`` added when it has no path)."""
+        """Call ``url`` (``/webhook`` added when it has no path).
+
+        ``verify``: True (system roots), a CA bundle path, or an SSL context (one with a
+        client certificate, say). ``headers`` are sent with every request (they win over
+        the ``Authorization`` made from ``token``).
+        """
         self.url = webhook_url(url)
         self.timeout = timeout
         self.retries = max(0, retries)
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._headers.update(headers or {})
         self._verify = verify
         self._client: httpx.AsyncClient | None = None
         self._digest = DomainDigest()
         self._server_digest: str | None = None  # the domain digest the server has stored
 
     @classmethod
-    def from_config(cls, cfg: ActionEndpointConfig) -> HTTPExecutor:
-        """Build from ``action_endpoint`` (url, token, timeout, retries, cafile)."""
+    def from_config(
+        cls, cfg: ActionEndpointConfig, project_root: str | Path | None = None
+    ) -> HTTPExecutor:
+        """Build from ``action_endpoint``: url, token or basic_auth, headers, timeout,
+        retries, and for https cafile and the client certificate (read now)."""
         assert cfg.url is not None
-        verify: bool | str = cfg.cafile if cfg.cafile else True
+        verify: bool | ssl.SSLContext = True
+        if urlsplit(cfg.url).scheme.lower() == "https" and (cfg.cafile or cfg.ssl_client_cert):
+            verify = ssl_context(cfg, project_root)
         return cls(
-            cfg.url, token=cfg.token, timeout=cfg.timeout, retries=cfg.retries, verify=verify
+            cfg.url,
+            timeout=cfg.timeout,
+            retries=cfg.retries,
+            verify=verify,
+            headers=auth_headers(cfg),
         )
 
     def _http(self) -> httpx.AsyncClient:
