@@ -96,19 +96,6 @@ def test_a_turn_streams_and_its_agent_tree_grows_live(
 ) -> None:
     proc = inspect_process(example, SCENARIOS / "live.yml")
     open_inspector(page, proc.wait_ready())
-    page.evaluate(
-        """() => {
-            window.__seen = [];
-            const box = document.getElementById('messages');
-            new MutationObserver(() => {
-                const bubble = box.querySelector('li.streaming');
-                const text = bubble ? bubble.textContent : null;
-                if (text && window.__seen[window.__seen.length - 1] !== text) {
-                    window.__seen.push(text);
-                }
-            }).observe(box, {childList: true, subtree: true, characterData: true});
-        }"""
-    )
     # Keyboard only: "/" goes to the input, Enter sends.
     page.locator("#restart").focus()
     page.keyboard.press("/")
@@ -125,14 +112,6 @@ def test_a_turn_streams_and_its_agent_tree_grows_live(
     assert "running…" in running.text_content()
     assert "1 iteration(s)" in running.text_content()
     turns_done(page, 1)
-
-    # The reply streamed in piece by piece, each a longer prefix of the whole.
-    seen = page.evaluate("window.__seen")
-    reply = "Sure! Which day would you like to come in?"
-    assert len(seen) >= 5, seen
-    assert seen[-1] == reply
-    assert all(reply.startswith(part) for part in seen)
-    assert page.locator("#messages li.bot").last.text_content() == reply
 
     # The saved turn: the run with its two iterations, the set_slot call, the slot table.
     run = page.locator("#timeline .turn[data-turn='1'] .run[data-agent='appointment_booker']")
@@ -158,6 +137,34 @@ def test_a_turn_streams_and_its_agent_tree_grows_live(
     assert "appointment_booker → set_slot_appointment_service" in row.locator(".by").text_content()
     totals = page.locator("#totals-table").text_content()
     assert "683" in totals and "1 turns" in totals
+
+    # Turn 2: the weather agent's reply streams in piece by piece.
+    page.evaluate(
+        """() => {
+            window.__seen = [];
+            const box = document.getElementById('messages');
+            new MutationObserver(() => {
+                const bubble = box.querySelector('li.streaming');
+                const text = bubble ? bubble.textContent : null;
+                if (text && window.__seen[window.__seen.length - 1] !== text) {
+                    window.__seen.push(text);
+                }
+            }).observe(box, {childList: true, subtree: true, characterData: true});
+        }"""
+    )
+    say(page, "Wait, what's the weather like in Paris?", 2)
+    seen = page.evaluate("window.__seen")
+    reply = "It's 17°C and sunny in Paris. Do you want the forecast too?"
+    assert len(seen) >= 6, seen
+    assert seen[-1] == reply
+    assert all(reply.startswith(part) for part in seen)
+    assert page.locator("#messages li.bot").last.text_content() == reply
+    weather = page.locator("#timeline .turn[data-turn='2'] .run[data-agent='weather_helper']")
+    assert "weather/get_weather" in weather.text_content()
+    # The booking flow waits under the weather flow on the dialogue stack.
+    stack = page.locator("#stack li")
+    assert stack.nth(0).get_attribute("data-flow") == "weather"
+    assert stack.nth(1).get_attribute("data-flow") == "book_appointment"
 
 
 def test_a_tool_error_and_the_iteration_limit_are_shown(
