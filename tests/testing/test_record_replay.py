@@ -351,3 +351,20 @@ async def test_a_recorder_that_cannot_write_does_not_fail_the_conversation(
     finally:
         await assistant.aclose()
     assert [m["text"] for m in messages] == ["We open at 9."]
+
+
+def test_replay_needs_every_server_the_project_uses_in_a_cassette(
+    recorded: tuple[Path, Path], tmp_path: Path
+) -> None:
+    project, _ = recorded
+    tests = tmp_path / "t"
+    (tests / "cassettes").mkdir(parents=True)
+    (tests / "cassettes" / "empty.yml").write_text("interactions: []\n", encoding="utf-8")
+    (tests / "c.yml").write_text(
+        "test_cases:\n  - test_case: no servers\n    cassette: cassettes/empty.yml\n"
+        "    steps:\n      - user: /hours\n",
+        encoding="utf-8",
+    )
+    code, output = run_test(project, str(tests), "--replay")
+    assert code == 2, output
+    assert "MCP server 'clinic': is not in any cassette of this run" in output
