@@ -449,9 +449,9 @@ function onLiveEvent(event) {
     return;
   }
   if (kind === "turn_started") {
-    state.live = { runs: [], actions: [], started: event.time };
+    state.live = { runs: [], actions: [], notes: [], started: event.time };
   }
-  const live = state.live || (state.live = { runs: [], actions: [], started: event.time });
+  const live = state.live || (state.live = { runs: [], actions: [], notes: [], started: event.time });
   if (kind === "still_working") {
     $("status").textContent = "still working (" + event.elapsed + " s)…";
   } else if (kind === "tool_started" && event.kind === "agent") {
@@ -486,6 +486,9 @@ function onLiveEvent(event) {
   } else if (kind === "tool_finished" && event.kind === "action") {
     const action = live.actions.find((a) => a.name === event.name && a.running);
     if (action) Object.assign(action, { running: false, is_error: event.is_error, duration_ms: event.duration_ms });
+  } else if (kind !== "turn_started") {
+    // Any other kind (a tool's question to the user, say): shown as it comes.
+    live.notes.push(event);
   }
   const current = document.querySelector(".turn.live");
   const fresh = renderLive(live);
@@ -510,6 +513,10 @@ function renderLive(live) {
     const summary = [el("strong", {}, run.agent), el("span", { class: "tag" }, run.done ? "done" : "running…"),
       el("span", { class: "muted" }, " " + run.iterations.size + " iteration(s)")];
     items.push(el("li", { class: "item-run" }, node(summary, { class: "node run live-run", "data-agent": run.agent, open: true }, ...body)));
+  }
+  for (const note of live.notes) {
+    const who = [note.agent, note.name].filter(Boolean).join(" → ");
+    items.push(el("li", { class: "item-note", "data-event": note.event }, el("span", { class: "tag" }, note.event), " " + who + (note.text ? ": " + note.text : "")));
   }
   const details = el("details", { class: "turn live", open: true });
   details.append(el("summary", {}, el("strong", {}, "Turn in progress…")), el("ul", { class: "items" }, items));
