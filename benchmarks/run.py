@@ -7,7 +7,8 @@
 Sections: ``react`` (cost per ReAct step against the floor), ``rest`` (REST throughput,
 streaming chunk→wire, memory per conversation), ``coldstart`` (``import subagents``,
 ``subagents run``), ``mem`` (memory per MCP server), ``actions`` (the actions engineer's
-``benchmarks/actions_bench.py``, when present). Figures are ratios to floors measured in
+``benchmarks/actions_bench.py``, when present), ``telemetry`` (per-step cost of tracing
+and metrics, off and on). Figures are ratios to floors measured in
 the same run; targets are reported as pass/miss, never asserted.
 """
 
@@ -29,7 +30,7 @@ from benchmarks import coldstart_bench, mem_bench, react_bench, rest_bench
 from benchmarks._proc import BENCH_DIR, PYTHON, ROOT, cell, median, percentile
 from benchmarks.floors import HttpxFloor
 
-SECTIONS = ("react", "rest", "coldstart", "mem", "actions")
+SECTIONS = ("react", "rest", "coldstart", "mem", "actions", "telemetry")
 PACKAGES = ("subagents", "mcp", "httpx", "openai", "orjson", "starlette", "uvicorn", "pydantic")
 
 
@@ -166,12 +167,44 @@ def _actions(report: Report, quick: bool) -> None:
     report.section("Actions (benchmarks/actions_bench.py)", body)
 
 
+def _telemetry(report: Report, quick: bool) -> None:
+    from benchmarks import telemetry_bench
+
+    noop = telemetry_bench.noop_cost_us(10_000 if quick else 200_000)
+    if quick:
+        figures = asyncio.run(
+            telemetry_bench.run_bench(
+                transports=("stdio",), runs=2, concurrency=5, conc_runs=5, blocks=1
+            )
+        )
+    else:
+        figures = asyncio.run(telemetry_bench.run_bench())
+    report.section(
+        "6. Tracing and metrics: per-step cost off and on", telemetry_bench.table(figures, noop)
+    )
+    by = {(f.transport, f.mode, f.driver): f for f in figures}
+    for transport, mode in dict.fromkeys((f.transport, f.mode) for f in figures):
+        off = by[(transport, mode, telemetry_bench.OFF_NAME)]
+        on = by[(transport, mode, telemetry_bench.ON_NAME)]
+        if off.error or on.error or not off.wall_us or not on.wall_us:
+            report.target(f"tracing on vs off ({transport}, {mode})", "≤ 1.10×", "error", False)
+            continue
+        ratio = on.wall / off.wall
+        report.target(
+            f"tracing on vs off, per step ({transport}, {mode})",
+            "≤ 1.10×",
+            f"{ratio:.2f}×",
+            ratio <= 1.10,
+        )
+
+
 RUNNERS: dict[str, Callable[[Report, bool], None]] = {
     "react": _react,
     "rest": _rest,
     "coldstart": _coldstart,
     "mem": _mem,
     "actions": _actions,
+    "telemetry": _telemetry,
 }
 
 

@@ -17,6 +17,7 @@ Routes::
     GET  /ready                            readiness: store, lock store, broker, MCP servers
     GET  /openapi.json                     the OpenAPI document of these routes
     GET  /conversations                    the saved conversations, newest first
+    GET  /metrics                          Prometheus metrics (metrics: {type: prometheus})
     GET  /conversations/{id}/tracker       {"sender_id", "slots", "latest_message", "events"}
 
 With ``ServerSettings(inspector=True)`` (``subagents inspect``, ``run --inspect``) also
@@ -41,6 +42,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+import subagents.telemetry as telemetry
 from subagents.channels.auth import Authenticator, AuthError, AuthSettings
 from subagents.channels.limits import RequestLimits
 from subagents.channels.rest import RestChannel
@@ -157,11 +159,23 @@ async def _openapi(request: Request) -> Response:
     return JSONResponse(openapi_document(request.app.state.settings))
 
 
+async def _metrics(request: Request) -> Response:
+    """Prometheus exposition of the metrics (``metrics: {type: prometheus}``); else 404."""
+    if not telemetry.prometheus():
+        return JSONResponse(
+            {"error": "metrics are off; add `metrics: {type: prometheus}` to endpoints.yml"},
+            status_code=404,
+        )
+    body, content_type = telemetry.prometheus_text()
+    return Response(body, media_type=content_type)
+
+
 def _routes(settings: ServerSettings | None = None) -> list[Route]:
     from subagents.inspector.routes import conversation_routes, inspector_routes
 
     routes = [
         Route("/health", _health, methods=["GET"]),
+        Route("/metrics", _metrics, methods=["GET"]),
         Route("/ready", _ready, methods=["GET"]),
         Route("/openapi.json", _openapi, methods=["GET"]),
         Route("/webhooks/rest/webhook", _webhook, methods=["POST"]),

@@ -225,6 +225,18 @@ def openapi_document(settings: ServerSettings) -> dict[str, Any]:
                     },
                 }
             },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics (endpoints.yml `metrics: {type: prometheus}`)",
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text exposition format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        "404": _error("Metrics are not switched on"),
+                    },
+                }
+            },
             "/webhooks/rest/webhook": _webhook(settings),
             "/conversations": _conversations(),
             "/conversations/{conversation_id}/tracker": tracker,

@@ -294,6 +294,17 @@ def env(name: str) -> str:
 
 
 @server.tool(annotations=ToolAnnotations(readOnlyHint=True))
+def trace_meta(ctx: Context) -> str:
+    """The trace context this call carried: ``params._meta.traceparent`` and the HTTP
+    ``traceparent`` header ('-' when absent), so tests can check propagation."""
+    meta = ctx.request_context.meta or {}
+    headers = ctx.headers or {}
+    return json.dumps(
+        {"meta": meta.get("traceparent") or "-", "header": headers.get("traceparent", "-")}
+    )
+
+
+@server.tool(annotations=ToolAnnotations(readOnlyHint=True))
 def cwd() -> str:
     """The server's working directory."""
     return os.getcwd()

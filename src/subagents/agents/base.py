@@ -25,6 +25,7 @@ from typing import Any, Required, TypedDict
 
 import jinja2
 
+import subagents.telemetry as telemetry
 from subagents.agents.loop import (
     PART_SEPARATOR,
     AskUser,
@@ -193,10 +194,14 @@ class ReActAgent:
         ``fatal_error`` output. This is the one place where an agent crash is caught.
         """
         stage = _Stage()
-        try:
-            return await self._run(input, on_text, on_event, stage)
-        except Exception as exc:  # a bug, or a user hook raising: never crash the caller
-            return self._crashed(input, stage, exc)
+        with telemetry.span("agent.run", _agent_attributes(self.name, input.id)) as span:
+            try:
+                output = await self._run(input, on_text, on_event, stage)
+            except Exception as exc:  # a bug, or a user hook raising: never crash the caller
+                span.error(type(exc).__name__)
+                output = self._crashed(input, stage, exc)
+            _agent_done(span, self.name, output)
+            return output
 
     def _crashed(self, input: AgentInput, stage: _Stage, exc: Exception) -> AgentOutput:
         """The ``fatal_error`` output of a crash; what the run did so far is kept.
@@ -280,7 +285,7 @@ class ReActAgent:
         try:
             return await self._loop_until_deadline(run, waiting, reply)
         except RunFailure as exc:
-            return Fail(str(exc))
+            return Fail(str(exc), type(exc).__name__)
 
     async def _loop_until_deadline(
         self, run: Run, waiting: Suspension | None = None, reply: str = ""
@@ -375,12 +380,16 @@ class ReActAgent:
             "iterations": run.iterations,
             "model_calls": run.model_calls,
         }
+        usage = _task_usage(input, self.name, run.usage)
+        if usage:
+            metadata["usage"] = usage  # the whole task's, earlier runs of it included
         if isinstance(step, Fail):
             logger.warning(
                 "agent.run.failed",
                 extra={"agent": self.name, "conversation_id": input.id, "error": step.error},
             )
             metadata["state"] = None
+            metadata["error_type"] = step.error_type
             return AgentOutput(
                 id=input.id,
                 status=AgentStatus.FATAL_ERROR,
@@ -412,6 +421,11 @@ class ReActAgent:
             }
             if isinstance(step, AwaitAnswer):
                 metadata["state"]["pending"] = {"id": step.pending.id}
+            if usage:
+                metadata["state"]["usage"] = usage
+            # A run suspended on a question goes on later with this Run: from then on it
+            # counts only new calls (the state carries what came before).
+            run.usage.clear()
         else:
             status = AgentStatus.COMPLETED
             metadata["state"] = None
@@ -439,6 +453,44 @@ class ReActAgent:
         if run.on_text is not None:
             await run.on_text((PART_SEPARATOR if run.texts else "") + text)
         run.texts.append(text)
+
+
+def _task_usage(input: AgentInput, name: str, run_usage: dict[str, int]) -> dict[str, int]:
+    """Tokens of this run plus those of the earlier runs of the same task (carried in the
+    waiting agent's state), so ``agent_completed`` reports what the whole task cost."""
+    state = input.metadata.get("state")
+    earlier = (
+        state.get("usage") if isinstance(state, Mapping) and state.get("agent") == name else None
+    )
+    total = dict(earlier) if isinstance(earlier, Mapping) else {}
+    for key, value in run_usage.items():
+        total[key] = int(total.get(key, 0)) + value
+    return total
+
+
+def _agent_attributes(name: str, conversation_id: str) -> dict[str, Any]:
+    return {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": name,
+        "gen_ai.conversation.id": conversation_id,
+    }
+
+
+def _agent_done(span: telemetry.Span, name: str, output: AgentOutput) -> None:
+    """The run's outcome on its span and in the agent metrics."""
+    status = output.status.value
+    iterations = output.metadata.get("iterations", 0)
+    if span.recording:
+        span.set("subagents.agent.status", status)
+        span.set("subagents.agent.iterations", iterations)
+        reason = status
+        if output.status is AgentStatus.FATAL_ERROR:
+            reason = output.metadata.get("error_type") or "fatal_error"
+            span.error(reason)
+        span.set("subagents.agent.exit_reason", reason)
+    telemetry.count(telemetry.AGENT_RUNS, 1, {"agent": name, "status": status})
+    if isinstance(iterations, int):
+        telemetry.observe(telemetry.AGENT_ITERATIONS, iterations, {"agent": name})
 
 
 class _Stage:

@@ -38,10 +38,11 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+import subagents.telemetry as telemetry
 from subagents.errors import (
     IterationLimitReached,
     RunFailure,
@@ -100,6 +101,8 @@ class Fail:
     """The run cannot go on (ends with ``fatal_error``); made from a ``RunFailure``."""
 
     error: str
+    error_type: str = "RunFailure"
+    """The failure's class name (``LLMUnavailableError``...), for traces and metrics."""
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,8 @@ class Run:
     model_calls: list[dict[str, Any]] = field(default_factory=list)
     """One :func:`model_call` record per model response, in order."""
     questions: Questions = field(default_factory=Questions)
+    usage: dict[str, int] = field(default_factory=dict)
+    """Tokens of the run's LLM calls (``input_tokens``, ``output_tokens``, ``llm_calls``)."""
 
     @property
     def slots(self) -> dict[str, Any]:
@@ -272,6 +277,8 @@ async def run_loop(agent: LoopAgent, run: Run) -> StepResult:
         run.model_calls.append(call)
         if run.on_event is not None:
             await _notify(run, {"event": "model_called", "agent": run.agent, **call})
+        if response.usage:
+            add_usage(run.usage, response.usage)
         step = await _step(agent, run, response)
         if held and forward is not None and not isinstance(step, Complete):
             await forward("".join(held))  # not the completing reply: the user sees it
@@ -322,6 +329,21 @@ def _holder(held: list[str]) -> TextCallback:
         held.append(delta)
 
     return hold
+
+
+def add_usage(total: dict[str, int], usage: Mapping[str, Any]) -> None:
+    """Add one response's token usage (OpenAI's or the GenAI names) to ``total``."""
+    for ours, names in _USAGE_NAMES:
+        value = next((usage[n] for n in names if isinstance(usage.get(n), int)), None)
+        if value is not None:
+            total[ours] = total.get(ours, 0) + value
+    total["llm_calls"] = total.get("llm_calls", 0) + 1
+
+
+_USAGE_NAMES = (
+    ("input_tokens", ("prompt_tokens", "input_tokens")),
+    ("output_tokens", ("completion_tokens", "output_tokens")),
+)
 
 
 def _text_callback(run: Run) -> TextCallback | None:
@@ -609,19 +631,29 @@ async def _guarded_call(
     toolbox: Toolbox, tool: BoundTool | None, name: str, run: Run, call: ToolCall
 ) -> CallRecord:
     started = time.perf_counter()
-    try:
-        record = await _call_tool(toolbox, tool, run, call)
-    except RunFailure:
-        raise
-    except ToolSignal as signal:
-        record = CallRecord(call, name, _signal_text(name, signal, toolbox), True)
-    except Exception as exc:  # a third-party toolset's bug must never crash the run
-        logger.warning(
-            "agent.tool.exception",
-            extra={"agent": run.agent, "tool": name, "error_type": type(exc).__name__},
-        )
-        text = f"Error: tool '{name}' failed: {type(exc).__name__}: {exc}"
-        record = CallRecord(call, name, text, True)
+    error_type: str | None = None
+    with telemetry.span(f"execute_tool {name}", _tool_attributes(tool, name, call)) as span:
+        try:
+            record = await _call_tool(toolbox, tool, run, call)
+            if record.is_error:
+                error_type = "tool_error"
+        except RunFailure as failure:
+            _tool_metrics(tool, name, started, type(failure).__name__)
+            raise
+        except ToolSignal as signal:
+            error_type = type(signal).__name__
+            record = CallRecord(call, name, _signal_text(name, signal, toolbox), True)
+        except Exception as exc:  # a third-party toolset's bug must never crash the run
+            error_type = type(exc).__name__
+            logger.warning(
+                "agent.tool.exception",
+                extra={"agent": run.agent, "tool": name, "error_type": error_type},
+            )
+            text = f"Error: tool '{name}' failed: {type(exc).__name__}: {exc}"
+            record = CallRecord(call, name, text, True)
+        if span.recording:
+            _describe_call(span, call, record, error_type)
+    _tool_metrics(tool, name, started, error_type)
     # DEBUG: one record per tool call was a measurable share of a turn at INFO; the
     # per-run summary (agent.run.complete) and per-turn one (assistant.turn) stay at INFO.
     record.duration_ms = _ms_since(started)
@@ -637,6 +669,35 @@ async def _guarded_call(
             },
         )
     return record
+
+
+def _tool_attributes(tool: BoundTool | None, name: str, call: ToolCall) -> dict[str, Any]:
+    return {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": name,
+        "gen_ai.tool.call.id": call.id,
+        "subagents.tool.kind": tool.spec.kind.value if tool is not None else None,
+        "subagents.tool.source": tool.spec.origin if tool is not None else None,
+    }
+
+
+def _describe_call(
+    span: telemetry.Span, call: ToolCall, record: CallRecord, error_type: str | None
+) -> None:
+    if error_type is not None:
+        span.error(error_type)
+    arguments = telemetry.content(call.raw_arguments)
+    if arguments is not None:
+        span.set("gen_ai.tool.call.arguments", arguments)
+        span.set("gen_ai.tool.call.result", telemetry.content(record.content))
+
+
+def _tool_metrics(tool: BoundTool | None, name: str, started: float, error: str | None) -> None:
+    attributes = {"tool": name, "server": tool.spec.origin if tool is not None else ""}
+    telemetry.count(telemetry.TOOL_CALLS, 1, attributes)
+    telemetry.observe(telemetry.TOOL_DURATION, time.perf_counter() - started, attributes)
+    if error is not None:
+        telemetry.count(telemetry.TOOL_ERRORS, 1, {**attributes, "error.type": error})
 
 
 async def _call_tool(

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+import subagents.telemetry as telemetry
 from subagents.channels.auth import Authenticator, AuthError
 from subagents.channels.limits import (
     RequestLimits,
@@ -196,9 +197,11 @@ class RestChannel:
             msg = await self._read(request)
             if isinstance(msg, Response):
                 return msg
-            if wants_stream(request):
-                return self._start_stream(msg)
-            return JSONResponse(await self._handle(msg))
+            # A caller's traceparent parents the turn's span (the stream's task inherits it).
+            with telemetry.incoming(request.headers):
+                if wants_stream(request):
+                    return self._start_stream(msg)
+                return JSONResponse(await self._handle(msg))
         finally:
             self.inflight -= 1
 

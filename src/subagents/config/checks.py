@@ -22,6 +22,7 @@ from subagents.config.models import (
     MCPServerConfig,
     SlotConfig,
 )
+from subagents.config.observability import check_observability
 from subagents.config.salvage import DomainGaps
 from subagents.config.secrets import MUST_USE_VARIABLE
 from subagents.config.slots import SLOT_TYPES
@@ -82,6 +83,7 @@ def check_endpoints(src: SourceFile, cfg: EndpointsConfig, problems: Problems) -
     check_literal_secrets(src, problems)
     _check_action_endpoint(src, cfg, problems)
     _check_tracker_store(src, cfg, problems)
+    check_observability(src, cfg.tracing, cfg.metrics, problems)
 
 
 def _duplicates(

@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from subagents.config.observability import MetricsConfig, TracingConfig, as_list
 from subagents.config.slots import SLOT_TYPES, Slot, SlotTypeName
 
 
@@ -273,6 +274,10 @@ class EndpointsConfig(_Model):
     lock_store: LockStoreConfig = Field(default_factory=LockStoreConfig)
     event_broker: EventBrokerConfig | None = None
     auth: ServerAuthConfig = Field(default_factory=ServerAuthConfig)
+    tracing: TracingConfig | None = None
+    metrics: list[MetricsConfig] = Field(default_factory=list)
+
+    _metrics_list = field_validator("metrics", mode="before")(as_list)
 
 
 # --------------------------------------------------------------------------- sub agents

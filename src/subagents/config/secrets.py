@@ -33,6 +33,9 @@ ENDPOINTS_SECRET_PATHS: tuple[PathT, ...] = (
     ("event_broker", "password"),
     ("auth", "token"),
     ("auth", "jwt_secret"),
+    ("tracing", "headers", "*"),
+    ("metrics", "*", "headers", "*"),
+    ("metrics", "headers", "*"),
 )
 """Secret fields of endpoints.yml (``"*"`` = any key or index)."""
 

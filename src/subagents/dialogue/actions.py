@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import subagents.telemetry as telemetry
 from subagents.actions.executors.base import ActionExecutor
 from subagents.dialogue import events as ev
 from subagents.dialogue.domain import Domain, SlotValueError
@@ -49,6 +50,7 @@ class _StreamCollector:
     def __init__(self, turn: Turn) -> None:
         self.turn = turn
         self.current: dict[str, Any] | None = None
+        self.chunks = 0
 
     async def __call__(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
@@ -56,6 +58,7 @@ class _StreamCollector:
             await self.flush()
             self.current = {"text": []}
         elif kind == "stream_chunk":
+            self.chunks += 1
             if self.current is None:
                 self.current = {"text": []}
             piece = {k: v for k, v in event.items() if k not in {"event", "response_id"}}
@@ -124,7 +127,20 @@ class ActionRunner:
 
     async def run_once(self, turn: Turn, name: str) -> str | bool:
         """Run one action: the follow-up action to run next, True when done, False failed."""
-        collector = _StreamCollector(turn)
+        kind = executor_kind(self.executor)
+        started = time.perf_counter()
+        with telemetry.span(f"action {name}", _action_attributes(name, kind)) as span:
+            collector = _StreamCollector(turn)
+            outcome = await self._run_once(turn, name, collector, span)
+            span.set("subagents.action.chunks", collector.chunks)
+        attributes = {"action": name, "executor": kind, "error.type": _error_type(outcome)}
+        telemetry.count(telemetry.ACTION_CALLS, 1, attributes)
+        telemetry.observe(telemetry.ACTION_DURATION, time.perf_counter() - started, attributes)
+        return outcome
+
+    async def _run_once(
+        self, turn: Turn, name: str, collector: _StreamCollector, span: telemetry.Span
+    ) -> str | bool:
         # Only a streaming caller hears chunks as they come, so only it can barge in.
         cancel = turn.action_cancel = asyncio.Event() if turn.streaming else None
         executor = executor_kind(self.executor)
@@ -144,6 +160,7 @@ class ActionRunner:
         except ActionError as exc:
             await collector.flush(barged_in=bool(cancel and cancel.is_set()))
             logger.error("dialogue.action.failed", extra={"action": name, "error": str(exc)})
+            span.error(type(exc).__name__)
             await self.fail(turn, str(exc))
             return False
         finally:
@@ -157,6 +174,7 @@ class ActionRunner:
         if result.streamed:
             details["streamed"] = len(result.streamed)
         turn.log(ev.action(name, **details))
+        span.set("subagents.action.events", len(result.events))
         for response in result.responses:
             await _send_response(turn, response)
         return self._apply_events(turn, result.events) or True
@@ -201,6 +219,15 @@ def executor_kind(executor: object) -> str:
     """How actions run: ``in-process``, ``http``, ``grpc`` (else the executor's class)."""
     name = type(executor).__name__
     return _EXECUTOR_KINDS.get(name, name)
+
+
+def _action_attributes(name: str, kind: str) -> dict[str, Any]:
+    return {"subagents.action.name": name, "subagents.action.executor": kind}
+
+
+def _error_type(outcome: str | bool) -> str | None:
+    """The metric's ``error.type`` of an action outcome (False: it failed)."""
+    return "ActionError" if outcome is False else None
 
 
 async def _send_response(turn: Turn, response: dict[str, Any]) -> None:

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from subagents.config.secrets import redact_data, secret_values
+import subagents.telemetry as telemetry
+from subagents.config.secrets import redact, redact_data, secret_values
 from subagents.dialogue import events as ev
 from subagents.dialogue.domain import Domain
 from subagents.dialogue.engine import DialogueEngine
@@ -168,6 +169,7 @@ class Assistant:
         flows = project.flow_graph.flows  # compiled (and checked) once, by load_project
         closers: list[Callable[[], Awaitable[None]]] = []
         try:
+            _start_telemetry(project, closers)
             router_llm = _router_llm(project.endpoints, llm_factory) if flows else None
             if router_llm is not None:
                 closers.append(router_llm.aclose)
@@ -228,10 +230,19 @@ class Assistant:
         if self._closed:
             raise RuntimeError("assistant is closed")
         started = time.perf_counter()
-        try:
-            turn = await self._run_turn(conversation_id, text, metadata, on_message, on_progress)
-        except (ConversationBusy, StoreUnavailable) as exc:
-            return await self._refuse(conversation_id, exc, on_message)
+        channel = (metadata or {}).get("channel")
+        with telemetry.span("turn", _turn_attributes(conversation_id, channel)) as span:
+            try:
+                turn = await self._run_turn(
+                    conversation_id, text, metadata, on_message, on_progress
+                )
+            except (ConversationBusy, StoreUnavailable) as exc:
+                span.error(type(exc).__name__)
+                _turn_metrics(channel, started, type(exc).__name__)
+                return await self._refuse(conversation_id, exc, on_message)
+            if span.recording:
+                _describe_turn(span, turn)
+        _turn_metrics(channel, started, None)
         if logger.isEnabledFor(logging.INFO):  # the one INFO record per turn, built if shown
             logger.info(
                 "assistant.turn",
@@ -400,8 +411,10 @@ class Assistant:
         as stored.
         """
         saved_state, events = self._redacted(state, turn.events)
+        started = time.perf_counter()
         try:
             await self.store.save(conversation_id, saved_state, events)
+            _store_metric(self.store, "save", started)
         except (TypeError, ValueError) as exc:
             logger.error(
                 "assistant.turn.save_failed",
@@ -440,7 +453,9 @@ class Assistant:
         return redact_data(data, self._secrets), redact_data(events, self._secrets)
 
     async def _load_state(self, conversation_id: str) -> ConversationState:
+        started = time.perf_counter()
         data = await self.store.load(conversation_id)
+        _store_metric(self.store, "load", started)
         if data is None:
             return ConversationState(sender_id=conversation_id, slots=self.domain.initial_slots())
         return ConversationState.from_json(data)
@@ -532,6 +547,72 @@ def _read_project(
 
         project.endpoints = point_endpoints_at(project.endpoints, llm_url)
     return root, project
+
+
+def _start_telemetry(project: Any, closers: list[Callable[[], Awaitable[None]]]) -> None:
+    """Install tracing/metrics when endpoints.yml or ``OTEL_*`` variables ask for them.
+
+    Nothing configured: telemetry stays as it is (off, or what an embedding application
+    installed). The OpenTelemetry packages are imported only here, only when needed.
+    """
+    import os
+
+    from subagents.config.observability import INSTALL_HINT, telemetry_settings
+    from subagents.errors import ConfigError
+
+    endpoints = project.endpoints
+    settings = telemetry_settings(endpoints.tracing, endpoints.metrics, os.environ)
+    if not settings.enabled:
+        return
+    secrets = secret_values(project.secrets or ())
+    try:
+        installed = telemetry.configure(settings, redact=lambda text: redact(text, secrets))
+    except ImportError as exc:
+        raise ConfigError(
+            f"tracing or metrics are switched on (endpoints.yml or OTEL_* variables) but"
+            f" OpenTelemetry is not installed ({exc.name}); install it with: {INSTALL_HINT}",
+            file="endpoints.yml",
+            field="tracing",
+        ) from None
+
+    async def stop() -> None:
+        if telemetry.active() is installed:
+            telemetry.shutdown()
+        else:
+            installed.shutdown()
+
+    closers.append(stop)
+
+
+def _turn_attributes(conversation_id: str, channel: Any) -> dict[str, Any]:
+    return {
+        "gen_ai.conversation.id": conversation_id,
+        "subagents.sender": conversation_id,
+        "subagents.channel": channel if isinstance(channel, str) else None,
+    }
+
+
+def _describe_turn(span: telemetry.Span, turn: Turn) -> None:
+    """Flows started and resumed in the turn (only computed when the span records)."""
+    started = [e.get("flow_id") for e in turn.events if e.get("event") == "flow_started"]
+    resumed = [e.get("flow_id") for e in turn.events if e.get("event") == "flow_resumed"]
+    span.set("subagents.flows.started", [str(f) for f in started])
+    span.set("subagents.flows.resumed", [str(f) for f in resumed])
+    span.set("subagents.messages", len(turn.messages))
+    failed = next((e for e in turn.events if e.get("event") == "turn_failed"), None)
+    if failed is not None:
+        span.error(str(failed.get("error") or "turn_failed"))
+
+
+def _turn_metrics(channel: Any, started: float, error: str | None) -> None:
+    attributes = {"channel": channel if isinstance(channel, str) else "", "error.type": error}
+    telemetry.count(telemetry.TURNS, 1, attributes)
+    telemetry.observe(telemetry.TURN_DURATION, time.perf_counter() - started, attributes)
+
+
+def _store_metric(store: TrackerStore, operation: str, started: float) -> None:
+    attributes = {"store": type(store).__name__, "operation": operation}
+    telemetry.observe(telemetry.STORE_DURATION, time.perf_counter() - started, attributes)
 
 
 def _router_llm(endpoints: Any, llm_factory: LLMFactory | None) -> LLMClient:

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from enum import Enum
 from typing import Any, Protocol
 
+import subagents.telemetry as telemetry
 from subagents.actions.executors.base import ActionExecutor
 from subagents.agents.schemas import AgentInput, AgentInputSlot, AgentOutput, AgentStatus
 from subagents.dialogue import commands as cmd
@@ -154,12 +155,17 @@ class DialogueEngine:
             pending=pending,
             active_flow=self.active_flow(turn),
         )
-        try:
-            return await self.router.route(view)
-        except Exception as exc:  # LLM unreachable after retries, or a bug
-            logger.error("dialogue.router.failed", extra={"error": str(exc)})
-            # What waits still gets the message: the router only adds to it.
-            return [cmd.Continue()] if pending is not None else None
+        with telemetry.span("flow.route") as span:
+            try:
+                commands = await self.router.route(view)
+            except Exception as exc:  # LLM unreachable after retries, or a bug
+                logger.error("dialogue.router.failed", extra={"error": str(exc)})
+                span.error(type(exc).__name__)
+                # What waits still gets the message: the router only adds to it.
+                return [cmd.Continue()] if pending is not None else None
+            if span.recording:
+                span.set("subagents.route.commands", [type(c).__name__ for c in commands])
+            return commands
 
     def _clear_answer(self, slot_name: str, text: str) -> bool:
         """Whether ``text`` is, as it is, a value of a bool, float or categorical slot."""
@@ -364,7 +370,8 @@ class DialogueEngine:
     async def _run_step(self, turn: Turn, frame: Frame, flow: Flow, step: Step) -> StepOutcome:
         """Run one step with the handler of its kind."""
         try:
-            return await self._handlers[step.kind](turn, frame, flow, step)
+            with telemetry.span("flow.step", _step_attributes(flow.id, step)):
+                return await self._handlers[step.kind](turn, frame, flow, step)
         except Exception as exc:  # a bug or unexpected error must not kill the conversation
             logger.exception("dialogue.step.crashed", extra={"flow": flow.id, "step": step.id})
             await self.fail(turn, f"step '{step.id}' raised {type(exc).__name__}")
@@ -452,13 +459,18 @@ class DialogueEngine:
         if flow is None or step is None:
             frame.waiting = None
             return
-        if isinstance(waiting, WaitingCollect):
-            await self._fill(turn, frame, step, waiting.slot, text)
-            return
-        frame.waiting = None
-        state = waiting.state if isinstance(waiting, WaitingAgent) else None
-        if await self._call(turn, frame, step, text, state) is StepOutcome.NEXT:
-            self._move_on(turn, frame, step)
+        telemetry.current().set("subagents.flows.continued", flow.id)  # on the turn's span
+        with telemetry.span("flow.step", _step_attributes(flow.id, step, resumed=True)):
+            if isinstance(waiting, WaitingCollect):
+                await self._fill(turn, frame, step, waiting.slot, text)
+                return
+            frame.waiting = None
+            state = None
+            if isinstance(waiting, WaitingAgent):
+                state = waiting.state
+                telemetry.count(telemetry.AGENTS_WAITING, -1, {"agent": waiting.agent})
+            if await self._call(turn, frame, step, text, state) is StepOutcome.NEXT:
+                self._move_on(turn, frame, step)
 
     async def _fill(self, turn: Turn, frame: Frame, step: Step, slot: str, text: str) -> None:
         try:
@@ -510,11 +522,13 @@ class DialogueEngine:
         if model_calls:  # the model calls of this run, for the inspector
             ids = {**ids, "model_calls": model_calls}
         if output.status == AgentStatus.COMPLETED:
-            turn.log(ev.event("agent_completed", **ids))
+            usage = output.metadata.get("usage")
+            turn.log(ev.event("agent_completed", **ids, **({"usage": usage} if usage else {})))
             await self._say_agent_text(turn, output)
             return StepOutcome.NEXT
         if output.status == AgentStatus.INPUT_REQUIRED:
             turn.log(ev.event("agent_input_required", **ids))
+            telemetry.count(telemetry.AGENTS_WAITING, 1, {"agent": name})
             await self._say_agent_text(turn, output)
             state = output.metadata.get("state")
             frame.waiting = WaitingAgent(name, state, output.response_message)
@@ -522,7 +536,15 @@ class DialogueEngine:
         if output.status == AgentStatus.CANCELLED:
             turn.log(ev.event("agent_cancelled", **ids, reason=output.error_message or ""))
         else:
-            turn.log(ev.event("agent_failed", **ids, error=output.error_message or ""))
+            usage = output.metadata.get("usage")
+            turn.log(
+                ev.event(
+                    "agent_failed",
+                    **ids,
+                    error=output.error_message or "",
+                    **({"usage": usage} if usage else {}),
+                )
+            )
         await self.fail(turn, f"agent '{name}' ended with {output.status.value}")
         return StepOutcome.STOP
 
@@ -701,6 +723,15 @@ class DialogueEngine:
 
 _CALL_DETAILS = ("iteration", "duration_ms", "server")
 """Optional keys of a structured result copied into its ``tool_executed`` event."""
+
+
+def _step_attributes(flow_id: str, step: Step, *, resumed: bool = False) -> dict[str, Any]:
+    return {
+        "subagents.flow.id": flow_id,
+        "subagents.step.id": step.id,
+        "subagents.step.kind": str(step.kind.value),
+        "subagents.step.resumed": resumed or None,
+    }
 
 
 def _tool_progress(turn: Turn) -> Callable[[dict[str, Any]], Awaitable[None]]:

@@ -10,9 +10,9 @@ Ours::
     flow_resumed      {"flow_id"}                the flow on top ended; this one goes on
     agent_started     {"agent", "flow_id", "step_id"}
     agent_input_required {"agent", "flow_id", "step_id", "model_calls"?}
-    agent_completed   {"agent", "flow_id", "step_id", "model_calls"?}
+    agent_completed   {"agent", "flow_id", "step_id", "model_calls"?, "usage"?}
     agent_cancelled   {"agent", "flow_id", "step_id", "reason", "model_calls"?}
-    agent_failed      {"agent", "flow_id", "step_id", "error", "model_calls"?}
+    agent_failed      {"agent", "flow_id", "step_id", "error", "model_calls"?, "usage"?}
     agent_recoverable_error {"agent", "flow_id", "step_id", "error", "attempt"}  run again
     tool_executed     {"agent", "name", "arguments", "result", "is_error",
                        "iteration"?, "duration_ms"?, "server"?}
@@ -22,6 +22,10 @@ action returned) and ``streamed`` (chunks, when it streamed) for a custom action
 
 ``model_calls`` lists the run's model responses (``{"id", "iteration", "model", "duration_ms",
 "finish_reason", "usage", "tool_calls"}``, see :func:`subagents.agents.loop.model_call`).
+
+``usage`` (on ``agent_completed`` and ``agent_failed``): the tokens the agent's LLM calls
+used for the task, all its runs across turns included: ``{"input_tokens",
+"output_tokens", "llm_calls"}``, when the model reported usage.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import subagents.telemetry as telemetry
 from subagents.config.flow_graph import Step, ToolCallSpec
 from subagents.config.secrets import redact, redact_data, secret_values
 from subagents.dialogue import events as ev
@@ -88,7 +89,10 @@ class ToolStepRunner:
         arguments = await self._arguments(turn, toolset, spec)
         await turn.progress("tool_started", spec.tool, kind="tool", mcp_server=spec.server)
         try:
-            outcome = await toolset.call_tool(spec.tool, arguments)
+            with telemetry.span(f"execute_tool {spec.tool}", _tool_attributes(spec)) as span:
+                outcome = await toolset.call_tool(spec.tool, arguments)
+                if outcome.is_error:
+                    span.error("tool_error")
         finally:
             await turn.progress("tool_finished", spec.tool, kind="tool", mcp_server=spec.server)
         result = self._result(outcome)
@@ -159,6 +163,15 @@ class ToolStepRunner:
             except SlotValueError as exc:
                 raise _StepFailed(f"output for slot '{slot}': {exc}") from None
         return values
+
+
+def _tool_attributes(spec: ToolCallSpec) -> dict[str, Any]:
+    return {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": spec.tool,
+        "subagents.tool.kind": "mcp",
+        "subagents.tool.source": spec.server,
+    }
 
 
 async def _find_tool(toolset: Toolset, spec: ToolCallSpec) -> ToolSpec:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import subagents.telemetry as telemetry
 from subagents.dialogue import events as ev
 from subagents.dialogue.domain import Domain
 from subagents.dialogue.state import ConversationState, Frame, WaitingAgent
@@ -81,6 +82,7 @@ class Turn:
     def cancel_waiting_agent(self, frame: Frame, reason: str) -> None:
         """Log ``agent_cancelled`` when ``frame`` is dropped while its agent waits."""
         if isinstance(frame.waiting, WaitingAgent):
+            telemetry.count(telemetry.AGENTS_WAITING, -1, {"agent": frame.waiting.agent})
             self.log(
                 ev.event(
                     "agent_cancelled",

@@ -13,9 +13,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import subagents.telemetry as telemetry
 from subagents.config.models import ModelConfig
 from subagents.llm.assemble import BadResponse, StreamAssembler, parse_completion
 from subagents.llm.base import LLMResponse, TextCallback, ToolPayload
+from subagents.llm.instrument import llm_call
 from subagents.llm.retry import (
     DEFAULT_POLICY,
     AttemptError,
@@ -90,13 +92,20 @@ class LiteLLMClient:
                     raise AttemptError(detail, retryable=False) from exc
                 raise
 
-        return await call_with_retries(
-            attempt,
-            retries=self.config.retries,
-            policy=self.policy,
-            label=self.label,
-            group=self.config.group,
-        )
+        async with llm_call(
+            self.config.provider, self.model, messages, stream=on_text is not None
+        ) as call:
+            headers = telemetry.inject(self.config.extra_headers)
+            if headers is not self.config.extra_headers:  # tracing: traceparent added
+                kwargs["extra_headers"] = dict(headers)
+            call.response = await call_with_retries(
+                attempt,
+                retries=self.config.retries,
+                policy=self.policy,
+                label=self.label,
+                group=self.config.group,
+            )
+            return call.response
 
     async def _once(self, kwargs: dict[str, Any]) -> LLMResponse:
         try:

@@ -16,14 +16,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import httpx2
 import orjson
 
+import subagents.telemetry as telemetry
 from subagents.config.models import ModelConfig
 from subagents.llm.assemble import BadResponse, StreamAssembler, parse_completion
 from subagents.llm.base import LLMResponse, TextCallback, ToolPayload
+from subagents.llm.instrument import llm_call
 from subagents.llm.retry import (
     DEFAULT_POLICY,
     AttemptError,
@@ -65,7 +68,7 @@ class OpenAIHTTPClient:
         base = config.api_base or os.environ.get("OPENAI_BASE_URL") or DEFAULT_OPENAI_BASE
         self.base_url = base.rstrip("/")
         self._url = self.base_url + "/chat/completions"
-        model = config.model.removeprefix("openai/")
+        model = self._model = config.model.removeprefix("openai/")
         self.label = f"{config.provider}/{model} at {self.base_url}"
         self._api_key = config.api_key or (
             os.environ.get("OPENAI_API_KEY") if config.provider == "openai" else None
@@ -138,26 +141,32 @@ class OpenAIHTTPClient:
                 len(body),
                 extra={"event": "llm.request"},
             )
-        if on_text is None:
-            return await call_with_retries(
-                lambda: self._post(body),
+        async with llm_call(
+            self.config.provider, self._model, messages, stream=on_text is not None
+        ) as call:
+            headers = telemetry.inject(self._headers)  # traceparent of the chat span
+            if on_text is None:
+                call.response = await call_with_retries(
+                    lambda: self._post(body, headers),
+                    retries=self.config.retries,
+                    policy=self.policy,
+                    label=self.label,
+                    group=self.config.group,
+                )
+                return call.response
+            state = _StreamState()
+            call.response = await call_with_retries(
+                lambda: self._stream(body, on_text, state, headers),
                 retries=self.config.retries,
                 policy=self.policy,
                 label=self.label,
                 group=self.config.group,
             )
-        state = _StreamState()
-        return await call_with_retries(
-            lambda: self._stream(body, on_text, state),
-            retries=self.config.retries,
-            policy=self.policy,
-            label=self.label,
-            group=self.config.group,
-        )
+            return call.response
 
-    async def _post(self, body: bytes) -> LLMResponse:
+    async def _post(self, body: bytes, headers: Mapping[str, str]) -> LLMResponse:
         try:
-            resp = await self._client().post(self._url, content=body, headers=self._headers)
+            resp = await self._client().post(self._url, content=body, headers=headers)
         except httpx2.TimeoutException as exc:
             raise self._timeout_error(exc) from exc
         except httpx2.TransportError as exc:
@@ -170,9 +179,11 @@ class OpenAIHTTPClient:
             detail = f"unexpected response ({exc}): {excerpt(resp.text, self._api_key)}"
             raise AttemptError(detail, retryable=False) from exc
 
-    async def _stream(self, body: bytes, on_text: TextCallback, state: _StreamState) -> LLMResponse:
+    async def _stream(
+        self, body: bytes, on_text: TextCallback, state: _StreamState, headers: Mapping[str, str]
+    ) -> LLMResponse:
         try:
-            return await self._stream_once(body, on_text, state)
+            return await self._stream_once(body, on_text, state, headers)
         except httpx2.TimeoutException as exc:
             raise state.no_retry_after_text(self._timeout_error(exc)) from exc
         except httpx2.TransportError as exc:
@@ -181,10 +192,10 @@ class OpenAIHTTPClient:
             raise state.no_retry_after_text(exc) from None
 
     async def _stream_once(
-        self, body: bytes, on_text: TextCallback, state: _StreamState
+        self, body: bytes, on_text: TextCallback, state: _StreamState, headers: Mapping[str, str]
     ) -> LLMResponse:
         client = self._client()
-        async with client.stream("POST", self._url, content=body, headers=self._headers) as resp:
+        async with client.stream("POST", self._url, content=body, headers=headers) as resp:
             if resp.status_code >= 400:
                 text = (await resp.aread()).decode("utf-8", "replace")
                 raise self._status_error(resp.status_code, resp.headers, text)

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+import subagents.telemetry as telemetry
 from subagents.errors import LLMUnavailableError, SubagentsError
 from subagents.retry import retrying
 
@@ -110,6 +111,11 @@ async def call_with_retries(
     def note(exc: BaseException, number: int, seconds: float) -> None:
         nonlocal retried
         retried = number
+        status = exc.status if isinstance(exc, AttemptError) else None
+        telemetry.event(
+            "gen_ai.request.retry",
+            {"attempt": number, "wait_s": seconds, "http.response.status_code": status},
+        )
         logger.warning(
             "llm.retry model=%s attempt=%d wait=%.2fs reason=%s",
             label,

@@ -31,6 +31,7 @@ from subagents.llm.base import (
     ToolPayload,
     current_conversation,
 )
+from subagents.llm.instrument import llm_call
 from subagents.llm.scenario import Script, Step, load_scenario, parse_scenario, tool_names
 
 logger = logging.getLogger("subagents.llm.scripted")
@@ -189,6 +190,17 @@ class ScriptedLLM:
         tool_choice: str | dict[str, Any] | None = None,
     ) -> LLMResponse:
         """Answer with the conversation's next scripted step."""
+        async with llm_call("scripted", self.model, messages, stream=on_text is not None) as call:
+            call.response = await self._answer(messages, tools, on_text, tool_choice)
+            return call.response
+
+    async def _answer(
+        self,
+        messages: list[dict[str, Any]],
+        tools: ToolPayload | None,
+        on_text: TextCallback | None,
+        tool_choice: str | dict[str, Any] | None,
+    ) -> LLMResponse:
         request: dict[str, Any] = {
             "model": self.model,
             "messages": list(messages),  # the caller appends to its list later

@@ -50,6 +50,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
+import subagents.telemetry as telemetry
 from subagents.config.models import MCPServerConfig
 from subagents.errors import (
     MCPAuthError,
@@ -189,6 +190,12 @@ class MCPServerConnection(Toolset):
         self, name: str, arguments: dict[str, Any], context: ToolContext | None = None
     ) -> ToolOutcome:
         """Call ``name`` on the server and convert its result for the model."""
+        span = telemetry.current()  # execute_tool: the SDK carries its traceparent in _meta
+        if span.recording:
+            span.set("mcp.method.name", "tools/call")
+            span.set("subagents.mcp.server", self.name)
+            span.set("subagents.mcp.transport", self.config.type)
+            span.set("network.transport", "pipe" if self.config.type == "stdio" else "tcp")
         client = self._client
         if client is None or not self._usable(client):
             client = await self.connect()
@@ -440,6 +447,8 @@ class MCPServerConnection(Toolset):
                 break
             self._client = client
             self.connect_count += 1
+            if self.connect_count > 1:
+                telemetry.count(telemetry.MCP_RECONNECTS, 1, {"server": self.name})
             self._remember_era(client)
             logger.info(
                 "mcp.connected",

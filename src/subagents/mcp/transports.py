@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import IO, Any, TextIO, cast
 
 import httpx2
+import orjson
 from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
+import subagents.telemetry as telemetry
 from subagents.config.models import MCPServerConfig
 
 from .auth import AuthMonitor, static_headers
@@ -120,6 +122,27 @@ class _RefusalRecorder(httpx2.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+async def trace_header(request: httpx2.Request) -> None:
+    """Copy the ``traceparent`` the SDK put in the request's ``params._meta`` into the HTTP
+    header, so HTTP-level tracing (proxies, the server's middleware) joins the trace too.
+
+    Read from the body because the request is sent by the transport's own task, whose
+    context is not the caller's (tracing on only)."""
+    try:
+        body = request.content
+    except httpx2.RequestNotRead:
+        return
+    if b'"traceparent"' not in body:
+        return
+    try:
+        meta = orjson.loads(body).get("params", {}).get("_meta", {})
+    except (orjson.JSONDecodeError, AttributeError):
+        return
+    for key in ("traceparent", "tracestate"):
+        if isinstance(meta.get(key), str):
+            request.headers[key] = meta[key]
+
+
 def make_http_client(
     cfg: MCPServerConfig, auth: httpx2.Auth | None, monitor: AuthMonitor | None = None
 ) -> httpx2.AsyncClient:
@@ -129,7 +152,9 @@ def make_http_client(
     within the endpoint's origin.
     """
     timeout = httpx2.Timeout(cfg.connect_timeout, read=SSE_READ_TIMEOUT)
-    hooks = {"response": [monitor.on_response]} if monitor is not None else {}
+    hooks: dict[str, list[Any]] = {"response": [monitor.on_response]} if monitor else {}
+    if telemetry.tracing():
+        hooks["request"] = [trace_header]
     return httpx2.AsyncClient(
         headers=static_headers(cfg),
         timeout=timeout,

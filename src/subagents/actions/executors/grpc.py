@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import grpc
 
+import subagents.telemetry as telemetry
 from subagents.actions import wire
 from subagents.actions.executors.base import (
     ActionResult,
@@ -84,6 +85,11 @@ class GRPCExecutor:
         self._stub: pb_grpc.ActionServiceStub | None = None
         self._digest = DomainDigest()
         self._server_digest: str | None = None
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """A call's metadata: the token, plus ``traceparent`` when tracing."""
+        trace = telemetry.inject({})
+        return self._metadata + tuple(trace.items()) if trace else self._metadata
 
     @classmethod
     def from_config(
@@ -168,7 +174,7 @@ class GRPCExecutor:
         try:
             response = await self._with_retries(
                 lambda: self._client().Webhook(
-                    request, timeout=self.timeout, metadata=self._metadata
+                    request, timeout=self.timeout, metadata=self.metadata()
                 )
             )
         except grpc.aio.AioRpcError as exc:
@@ -265,7 +271,7 @@ class _Stream:
             # Part of the stream was delivered: never replay it (no retry after that).
             raise ActionServerError(action_name, "the stream broke after delivery started")
         call = self.executor._client().WebhookStream(
-            self.request, timeout=self.executor.timeout, metadata=self.executor._metadata
+            self.request, timeout=self.executor.timeout, metadata=self.executor.metadata()
         )
         async for event in call:
             kind = event.WhichOneof("event")
@@ -305,7 +311,7 @@ class _Stream:
         ack = pb.StreamChunkAck(response_id=self.response_id)
         try:
             await self.executor._client().AckStreamChunks(
-                ack, timeout=self.executor.timeout, metadata=self.executor._metadata
+                ack, timeout=self.executor.timeout, metadata=self.executor.metadata()
             )
         except grpc.aio.AioRpcError as exc:
             # Older servers lack AckStreamChunks: delivery is muted here all the same.

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx2 as httpx  # httpx's maintained successor: no O(n) scan of the pool per request
 import orjson
 
+import subagents.telemetry as telemetry
 from subagents._version import __version__
 from subagents.actions.executors.base import (
     ActionResult,
@@ -158,8 +159,9 @@ class HTTPExecutor:
             ) from exc
 
     async def _post_with_retries(self, body: bytes) -> httpx.Response:
+        headers = telemetry.inject(_JSON)  # traceparent of the action's span, when tracing
         return await retrying(
-            lambda: self._http().post(self.url, content=body, headers=_JSON),
+            lambda: self._http().post(self.url, content=body, headers=headers),
             retries=self.retries,
             retry_on=lambda exc: isinstance(exc, _RETRYABLE),
             wait=connect_backoff,
