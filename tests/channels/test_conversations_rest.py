@@ -299,3 +299,52 @@ async def test_invalid_commands_are_dropped_with_a_log_line(
     dropped = [r for r in caplog.records if r.getMessage() == "router.command.dropped"]
     assert [r.command for r in dropped] == ["StartFlow", "SetSlot", "SetSlot"]
     assert "perm" not in " ".join(r.reason for r in dropped)  # no values logged
+
+
+async def test_the_session_expires_and_starts_fresh(salon: Path) -> None:
+    (salon / "domain.yml").write_text(
+        (salon / "domain.yml").read_text()
+        + "session_config:\n"
+        + "  session_expiration_time: 30\n"
+        + "  carry_over_slots_to_new_session: false\n"
+        + "actions: [action_session_start]\n",
+        encoding="utf-8",
+    )
+    (salon / "actions").mkdir()
+    (salon / "actions" / "__init__.py").write_text(
+        "from subagents.actions import Action, SlotSet\n\n\n"
+        "class SessionStart(Action):\n"
+        "    def name(self):\n"
+        "        return 'action_session_start'\n\n"
+        "    async def run(self, dispatcher, tracker, domain):\n"
+        "        dispatcher.utter_message(text='Welcome back!')\n"
+        "        return [SlotSet('city', 'Paris')]\n",
+        encoding="utf-8",
+    )
+    (salon / "endpoints.yml").write_text(
+        ENDPOINTS + "action_endpoint:\n  actions_module: actions\n", encoding="utf-8"
+    )
+    async with serve_project(salon, {"router": router(CONTINUE)}) as app:
+        # The first message starts the first session (a custom action_session_start).
+        assert await app.texts("fi", "/book") == ["Welcome back!", "Which service would you like?"]
+        assert await app.texts("fi", "/SetSlots(service=haircut)") == ["Which day?"]
+        # Within 30 minutes: the same session, the collect still waits.
+        engine = app.assistant.engine
+        now = engine.clock()
+        engine.clock = lambda: now + 29 * 60
+        assert await app.texts("fi", "/SetSlots(date=Friday)") == ["What time?"]
+        # 31 minutes of silence later: a new session. The booking is cancelled, the slots
+        # are not carried over (the custom action sets its own), the message is routed
+        # afresh (no router call: a payload).
+        engine.clock = lambda: now + 31 * 60 + 29 * 60
+        assert await app.texts("fi", "/book") == ["Welcome back!", "Which service would you like?"]
+        tracker = await app.tracker("fi")
+        assert app.model.requests == []
+    kinds = [e["event"] for e in tracker["events"]]
+    assert kinds.count("session_started") == 2
+    second = len(kinds) - 1 - kinds[::-1].index("session_started")
+    assert ("flow_cancelled", "book") in [
+        (e["event"], e.get("flow_id")) for e in tracker["events"][:second]
+    ]
+    assert kinds[second + 1] == "reset_slots"
+    assert tracker["slots"]["service"] is None and tracker["slots"]["city"] == "Paris"

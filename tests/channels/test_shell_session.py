@@ -30,7 +30,7 @@ responses:
     - text: "Pick a size"
       buttons:
         - {title: Small, payload: /small}
-        - {title: Large, payload: /large}
+        - {title: Large, payload: /visit}
       image: https://example.org/sizes.png
   utter_payload:
     - custom: {kind: map, zoom: 3}
@@ -89,8 +89,17 @@ def shell(project: Path, stdin: str, *args: str) -> tuple[int, str]:
 def test_buttons_image_and_custom_payloads_are_shown(shop: Path) -> None:
     code, out = shell(shop, "/card\n/payload\n")
     assert code == 0, out
-    assert "Bot: Pick a size [Small | Large] (image: https://example.org/sizes.png)" in out
+    assert "Bot: Pick a size [1: Small | 2: Large] (image: https://example.org/sizes.png)" in out
     assert "Bot: (custom: {'kind': 'map', 'zoom': 3})" in out
+
+
+def test_typing_a_button_number_sends_its_payload(shop: Path) -> None:
+    code, out = shell(shop, "/card\n2\n")
+    assert code == 0, out
+    lines = out.splitlines()
+    # "2" picked the second button: its payload ran the visit flow without the model.
+    assert "  → Large (/visit)" in lines
+    assert "Bot: visit #1" in lines
 
 
 def test_restart_forgets_the_conversation(shop: Path) -> None:

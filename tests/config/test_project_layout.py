@@ -138,8 +138,6 @@ def test_rasa_domain_keys_that_are_ignored_are_each_warned(tmp_path: Path) -> No
         " directly)",
         "domain.yml:3: warning: entities: ignored: there is no entity extraction; slots are"
         " filled by collect steps, set_slots, agents' set_slot_* tools and custom actions",
-        "domain.yml:5: warning: session_config: ignored: conversations do not expire and no"
-        " session_started event is added; /restart starts a conversation over",
         "domain.yml:11: warning: slots.city.mappings[0]: ignored: mapping type 'from_entity'"
         " does not apply here (no NLU); use from_llm (the router fills the slot), from_text"
         " (a collect takes the message as it is) or controlled (only actions and buttons set"

@@ -1,10 +1,11 @@
 """The interactive shell channel: chat with the assistant in a terminal.
 
-Bot text is printed as it streams in; a dim ``… <agent> is working`` or ``… running
-<action>`` line shows when an agent or a custom action starts, ``… 40% indexing files``
-when a tool reports progress, and ``? <tool> asks you`` before a tool's question (the
-next line typed answers it). Ctrl-D or ``/exit`` quits; ``/restart`` starts the
-conversation afresh (handled by the assistant). Given a list of user turns (a
+Bot text is printed as it streams in; buttons are numbered (``[1: Basic | 2: Premium]``)
+and typing a number sends that button's payload; a dim ``… <agent> is working`` or
+``… running <action>`` line shows when an agent or a custom action starts, ``… 40%
+indexing files`` when a tool reports progress, and ``? <tool> asks you`` before a tool's
+question (the next line typed answers it). Ctrl-D or ``/exit`` quits; ``/restart`` starts
+the conversation afresh (handled by the assistant). Given a list of user turns (a
 conversation script) the shell plays them instead of reading the keyboard and prints a
 transcript.
 """
@@ -32,6 +33,8 @@ class ShellPrinter:
         self.console = console
         self._mid_stream = False
         self.messages = 0
+        self.buttons: list[dict[str, Any]] = []
+        """The buttons of the latest turn: typing ``N`` sends button N's payload."""
 
     def _end_stream(self) -> None:
         if self._mid_stream:
@@ -50,7 +53,16 @@ class ShellPrinter:
             return
         self._end_stream()
         self.messages += 1
+        if message.get("buttons"):
+            self.buttons = [b for b in message["buttons"] if isinstance(b, dict)]
         self.console.print(f"[bold cyan]Bot:[/] {escape(_render(message))}")
+
+    def choice(self, text: str) -> dict[str, Any] | None:
+        """The button a typed number picks (``2`` → the second button), if any."""
+        stripped = text.strip()
+        if stripped.isdigit() and 1 <= int(stripped) <= len(self.buttons):
+            return self.buttons[int(stripped) - 1]
+        return None
 
     async def on_progress(self, event: dict[str, Any]) -> None:
         """Show a line when an agent or action starts working, and while a turn is long."""
@@ -88,8 +100,8 @@ def _render(message: dict[str, Any]) -> str:
     if message.get("text"):
         parts.append(str(message["text"]))
     buttons = message.get("buttons") or []
-    if buttons:
-        titles = [str(b.get("title", b.get("payload", ""))) for b in buttons]
+    if buttons:  # numbered: typing the number sends the button's payload
+        titles = [f"{i}: {b.get('title', b.get('payload', ''))}" for i, b in enumerate(buttons, 1)]
         parts.append("[" + " | ".join(titles) + "]")
     if message.get("image"):
         parts.append(f"(image: {message['image']})")
@@ -159,6 +171,11 @@ async def chat(
             continue
         if echo:
             console.print(f"[bold green]You:[/] {escape(text)}")
+        button = printer.choice(text)
+        if button is not None and button.get("payload"):
+            text = str(button["payload"])
+            console.print(f"[dim]  → {escape(str(button.get('title', text)))} ({escape(text)})[/]")
+        printer.buttons = []
         sent += 1
         await _turn(assistant, sender, text, printer)
         if after_turn is not None:

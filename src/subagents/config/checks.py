@@ -272,10 +272,6 @@ IGNORED_DOMAIN_KEYS: dict[PathT, str] = {
         "ignored: there is no entity extraction; slots are filled by collect steps,"
         " set_slots, agents' set_slot_* tools and custom actions"
     ),
-    ("session_config",): (
-        "ignored: conversations do not expire and no session_started event is added;"
-        " /restart starts a conversation over"
-    ),
 }
 SLOT_MAPPING_TYPES = ("from_llm", "from_text", "controlled", "custom")
 """Slot mapping types that apply (``custom`` is ``controlled``); others are warned about."""
@@ -304,10 +300,41 @@ def _matching(data: Any, pattern: PathT, path: PathT) -> Iterable[PathT]:
         yield from _matching(data[key], rest, (*path, key))
 
 
+SESSION_KEYS = ("session_expiration_time", "carry_over_slots_to_new_session")
+
+
+def check_session_config(src: SourceFile, config: dict[str, Any], problems: Problems) -> None:
+    """``session_config``: minutes >= 0 and a boolean; other keys are warned about."""
+    for key in config:
+        if key not in SESSION_KEYS:
+            problems.warning(
+                src,
+                ("session_config", key),
+                f"ignored: unknown key{suggest(str(key), SESSION_KEYS, 'keys')}",
+            )
+    minutes = config.get("session_expiration_time")
+    if minutes is not None and (
+        isinstance(minutes, bool) or not isinstance(minutes, int | float) or minutes < 0
+    ):
+        problems.error(
+            src,
+            ("session_config", "session_expiration_time"),
+            f"must be a number of minutes >= 0 (0: sessions never expire), got {minutes!r}",
+        )
+    carry = config.get("carry_over_slots_to_new_session")
+    if carry is not None and not isinstance(carry, bool):
+        problems.error(
+            src,
+            ("session_config", "carry_over_slots_to_new_session"),
+            f"must be true or false, got {carry!r}",
+        )
+
+
 def check_domain(src: SourceFile, domain: DomainConfig, problems: Problems) -> None:
     """Slot definitions: categorical values, initial values of the right type; Rasa keys
-    that are accepted but ignored."""
+    that are accepted but ignored; ``session_config``."""
     check_ignored_keys(src, problems)
+    check_session_config(src, domain.session_config, problems)
     for name, slot in domain.slots.items():
         path: PathT = ("slots", name)
         has_values = SLOT_TYPES[slot.type].has_values

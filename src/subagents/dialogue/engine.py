@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from enum import Enum
 from typing import Any, Protocol
@@ -39,6 +40,7 @@ from subagents.dialogue.flows import END, CallTarget, Flow, Step, StepKind
 from subagents.dialogue.lifecycle import SlotLifecycle
 from subagents.dialogue.patterns import is_pattern, with_patterns
 from subagents.dialogue.router import FlowRouter, Pending, RouterInput
+from subagents.dialogue.sessions import ACTION_SESSION_START, SessionConfig
 from subagents.dialogue.state import Frame, WaitingAgent, WaitingCollect
 from subagents.dialogue.tool_steps import ToolsetFor, ToolStepRunner
 from subagents.dialogue.turn import Turn
@@ -114,6 +116,9 @@ class DialogueEngine:
         self.tool_steps = ToolStepRunner(mcp_toolsets, domain, self.fail, tuple(secrets))
         self.commands = CommandRunner(self)
         self.lifecycle = SlotLifecycle(self.flows)
+        self.session = SessionConfig.of(domain.config.session_config)
+        self.clock: Callable[[], float] = time.time
+        """Now, in seconds (session expiry); tests move it forward."""
         # One handler per step kind: a new kind is compiled in config.flow_graph and
         # handled here.
         self._handlers: dict[StepKind, StepHandler] = {
@@ -129,9 +134,38 @@ class DialogueEngine:
 
     async def handle(self, turn: Turn, text: str) -> None:
         """Handle one user message; the turn collects events and messages."""
+        await self._maybe_new_session(turn)
         turn.log(ev.user(text, metadata=turn.metadata, channel=turn.metadata.get("channel")))
         commands = await self.understand(turn, text)
         if await self.commands.run(turn, commands, text):
+            await self._advance(turn)
+
+    async def _maybe_new_session(self, turn: Turn) -> None:
+        """Start a session when the conversation's last one expired (or, when the project
+        defines a session start, at its first message)."""
+        custom = ACTION_SESSION_START in self.domain.config.actions
+        if turn.state.event_count == 0:
+            if custom or pat.SESSION_START in self.defined_patterns:
+                await self.start_session(turn, new_conversation=True)
+        elif self.session.expired(turn.state.latest_event_time, self.clock()):
+            await self.start_session(turn, new_conversation=False)
+
+    async def start_session(self, turn: Turn, *, new_conversation: bool = False) -> None:
+        """Cancel the stack, log ``session_started``, reset or carry over the slots, run a
+        custom ``action_session_start`` and ``pattern_session_start`` when defined."""
+        logger.info("dialogue.session.started", extra={"conversation_id": turn.conversation_id})
+        while turn.state.stack:
+            self.cancel_group(turn, "session expired")
+        custom = ACTION_SESSION_START in self.domain.config.actions
+        if not custom:
+            turn.log(ev.action(ACTION_SESSION_START))
+        turn.log(ev.event("session_started"))
+        if not new_conversation and not self.session.carry_over_slots:
+            turn.log(ev.event("reset_slots"))
+        if custom and not await self.run_action(turn, ACTION_SESSION_START):
+            await self._advance(turn)  # the failure's pattern_internal_error
+            return
+        if self.push_pattern(turn, pat.SESSION_START, {}):
             await self._advance(turn)
 
     async def understand(self, turn: Turn, text: str) -> list[cmd.Command] | None:

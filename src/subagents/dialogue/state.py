@@ -190,6 +190,8 @@ class ConversationState:
         elif kind == "restart":
             self.reset(initial_slots)
             self.restart_index = self.event_count
+        elif kind == "session_started":
+            self.recent = []  # the router and agents start the new session afresh
         elif kind == "reset_slots":
             self.slots = dict(initial_slots)
         elif kind == "followup":
