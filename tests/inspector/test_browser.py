@@ -283,3 +283,24 @@ def png_summary(data: bytes) -> tuple[int, int, int]:
             idat += body
         offset += 12 + length
     return width, height, len(set(zlib.decompress(idat)))
+
+
+def test_with_a_token_the_page_works_through_it(
+    page: Any, example: Path, inspect_process: Any
+) -> None:
+    token = "inspector-browser-token-7"
+    proc = inspect_process(
+        example, example / "scenarios" / "demo.yml", "--host", "127.0.0.1", "--auth-token", token
+    )
+    proc.wait_ready()
+    # The URL is printed without the token itself.
+    assert f"Inspector: {proc.base}/inspector?token=<your token>" in proc.output()
+    assert token not in proc.output()
+    denied = page.goto(f"{proc.base}/inspector")
+    assert denied is not None and denied.status == 401
+    # The page sends the token with its requests: the list, the tracker, the stream, the
+    # webhook (Bearer) and the event stream (?token=).
+    open_inspector(page, f"{proc.base}/inspector?token={token}")
+    say(page, "hi", 1)
+    assert page.locator("#messages li.bot").first.text_content().startswith("Hi, welcome")
+    assert page.locator("#conversations option").count() >= 1

@@ -655,7 +655,7 @@ async function loadConversations() {
   }
 }
 
-async function open(conversation) {
+async function openConversation(conversation) {
   state.conversation = conversation;
   state.live = null;
   state.tracker = null;
@@ -679,17 +679,17 @@ $("composer").addEventListener("submit", (event) => {
   send(message);
   input.focus();
 });
-$("new").addEventListener("click", () => open(newId()));
+$("new").addEventListener("click", () => openConversation(newId()));
 $("restart").addEventListener("click", () => send("/restart"));
 $("refresh").addEventListener("click", () => loadConversations());
-$("conversations").addEventListener("change", (event) => open(event.target.value));
+$("conversations").addEventListener("change", (event) => openConversation(event.target.value));
 document.addEventListener("keydown", (event) => {
   if (event.altKey && (event.key === "n" || event.key === "N")) {
     event.preventDefault();
-    open(newId());
+    openConversation(newId());
   } else if (event.key === "/" && document.activeElement !== $("input")) {
     event.preventDefault();
     $("input").focus();
   }
 });
-open(state.conversation).then(() => $("input").focus());
+openConversation(state.conversation).then(() => $("input").focus());
