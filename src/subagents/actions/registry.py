@@ -1,5 +1,9 @@
 """Finding actions in the user's ``actions_module`` and running one of them.
 
+Subclasses of our :class:`~subagents.actions.Action` are found, and so are subclasses of
+the real ``rasa_sdk.Action`` when the module imports ``rasa_sdk``
+(:mod:`subagents.actions.rasa_sdk_compat`).
+
 Shared by the in-process executor and the action server, so both behave the same:
 unknown name, rejection, sync or async ``run``, events given as dicts or objects.
 """
@@ -19,6 +23,7 @@ from typing import Any
 
 from subagents.actions.dispatcher import CollectingDispatcher
 from subagents.actions.interfaces import Action, ActionNotFoundException, Tracker
+from subagents.actions.rasa_sdk_compat import RasaSDKAction, rasa_sdk_actions
 from subagents.errors import ConfigError
 
 logger = logging.getLogger("subagents.actions")
@@ -48,6 +53,8 @@ class ActionRegistry:
         for mod in modules:
             for action_cls in _actions_defined_in(mod):
                 registry.register(action_cls)
+            for sdk_action in rasa_sdk_actions(mod):  # written against the real rasa_sdk
+                registry.register(sdk_action)
         logger.info(
             "actions.registry.loaded", extra={"actions_module": module, "actions": registry.names()}
         )
@@ -56,7 +63,11 @@ class ActionRegistry:
     def register(self, action: Action | type[Action]) -> None:
         """Add one action; a second action with the same name is a :class:`ConfigError`."""
         instance = action() if isinstance(action, type) else action
-        origin = f"{type(instance).__module__}.{type(instance).__qualname__}"
+        origin = (
+            instance.origin
+            if isinstance(instance, RasaSDKAction)
+            else f"{type(instance).__module__}.{type(instance).__qualname__}"
+        )
         try:
             name = instance.name()
         except Exception as exc:
