@@ -360,3 +360,33 @@ def test_oauth_login_needs_no_fields(tmp_path: Path) -> None:
         },
     )
     assert not [p for p in problems(tmp_path) if p.severity == "error"]
+
+
+def test_sampling_model_group_must_exist(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "endpoints.yml": """
+            model_groups:
+              - id: fast
+                models:
+                  - model: gpt-4o-mini
+                    api_key: ${KEY:-x}
+            mcp_servers:
+              - name: notes
+                url: http://127.0.0.1:1/mcp
+                sampling:
+                  allow: true
+                  model_group: cheap
+            """
+        },
+    )
+
+    assert_problem(
+        problems(tmp_path),
+        "endpoints.yml",
+        11,
+        "mcp_servers[0].sampling.model_group",
+        "no model group 'cheap' (model_groups: fast)",
+        "leave model_group out to use the calling agent's model",
+    )

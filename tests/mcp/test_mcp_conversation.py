@@ -205,3 +205,48 @@ async def test_a_question_lost_in_a_restart_is_reported_to_the_model(tmp_path: P
         assert len(lost) == 1 and "book_table" in lost[0]["content"]
         assert "may or may not have run" in lost[0]["content"]
         assert messages[-1] == {"role": "user", "content": "date: 2026-05-01"}
+
+
+SUMMARIZE = call("summarize", text="The meeting moved to Tuesday at ten.")
+
+
+async def test_sampling_is_answered_by_the_model_bounded_and_recorded(tmp_path: Path) -> None:
+    sampling = {"allow": True, "max_tokens": 30, "max_requests": 1}
+    root = write_project(tmp_path / "project", stdio_server_yaml(sampling=sampling))
+    scenario = [
+        START,
+        SUMMARIZE,
+        {"text": "Meeting: Tuesday 10:00."},  # the tool's sampling request
+        SUMMARIZE,  # a second one in the same run: over max_requests, refused
+        call("task_completed", message="Summarized."),
+    ]
+    async with serve(root, scenario) as app:
+        assert await app.texts("gil", "summarize my note") == ["Summarized."]
+        sampled = app.model.requests[2]
+        assert sampled["max_tokens"] == 30  # the tool asked for 50; the server allows 30
+        assert sampled["messages"] == [
+            {"role": "system", "content": "You write one-line summaries."},
+            {"role": "user", "content": "Summarize: The meeting moved to Tuesday at ten."},
+        ]
+        assert "tools" not in sampled
+        first, second = tool_messages(app.model.requests[4])
+        assert first.startswith("summary by ") and first.endswith(": Meeting: Tuesday 10:00.")
+        assert "Error" in second and "at most 1 requests per agent run" in second
+        tracker = await app.tracker("gil")
+        [event] = events_named(tracker, "tool_sampling")
+        assert (event["name"], event["server"], event["agent"], event["max_tokens"]) == (
+            "summarize",
+            "interactive",
+            "helper",
+            30,
+        )
+
+
+async def test_sampling_is_declined_by_default(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "project", stdio_server_yaml())
+    scenario = [START, SUMMARIZE, call("task_completed", message="Could not.")]
+    async with serve(root, scenario) as app:
+        assert await app.texts("hal", "summarize") == ["Could not."]
+        [result] = tool_messages(app.model.requests[2])
+        assert "summarize" in result and "Error" in result
+        assert len(app.model.requests) == 3  # no model request for the tool

@@ -41,6 +41,7 @@ from subagents.agents.loop import (
     run_loop,
 )
 from subagents.agents.prompt import compile_template, default_template, render_prompt
+from subagents.agents.sampling import SamplingClients, sampling_hook
 from subagents.agents.schemas import AgentInput, AgentOutput, AgentStatus
 from subagents.agents.suspension import Suspension, Suspensions, close_open_calls
 from subagents.config.models import AgentConfig
@@ -114,6 +115,8 @@ class ReActAgent:
         self._ready_lock = asyncio.Lock()
         self._states: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self._suspensions = Suspensions(_MAX_REMEMBERED)
+        self.sampling_clients: SamplingClients | None = None
+        """LLM clients for MCP sampling by (model group, max_tokens); set by the loader."""
 
     # ------------------------------------------------------------------ customisation hooks
 
@@ -319,6 +322,7 @@ class ReActAgent:
         )
         context.on_progress = progress_hook(run)
         context.ask_user = run.questions.ask
+        context.sample = sampling_hook(run, self.llm, self.sampling_clients)
         variables = {
             "description": self.description,
             "conversation_history": input.conversation_history,

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Generator, Iterable, Sequence
 from pathlib import Path
@@ -251,6 +252,11 @@ class AgentRegistry:
         )
 
     def _build(self, loaded: LoadedAgent, exit_if: list[str] | None) -> ReActAgent:
+        agent = self._instantiate(loaded, exit_if)
+        agent.sampling_clients = functools.partial(self._sampling_llm, loaded)
+        return agent
+
+    def _instantiate(self, loaded: LoadedAgent, exit_if: list[str] | None) -> ReActAgent:
         if loaded.name not in self._classes:
             self._classes[loaded.name] = self._agent_class(loaded)
         cls = self._classes[loaded.name]
@@ -307,6 +313,22 @@ class AgentRegistry:
         from subagents.llm import create_llm_client, resolve_llm_config
 
         models = resolve_llm_config(self.project.endpoints, loaded.config.configuration.llm)
+        key = "|".join(m.model_dump_json() for m in models)
+        client = self._llms.get(key)
+        if client is None:
+            create = self._llm_factory or create_llm_client
+            client = self._llms[key] = create(models)
+        return client
+
+    def _sampling_llm(self, loaded: LoadedAgent, group: str | None, max_tokens: int) -> LLMClient:
+        """A client for MCP sampling: the model group ``group`` (or the agent's own
+        models) with ``max_tokens`` set; cached and closed like the agents' clients."""
+        from subagents.config.models import AgentLLMConfig
+        from subagents.llm import create_llm_client, resolve_llm_config
+
+        llm = AgentLLMConfig(model_group=group) if group else loaded.config.configuration.llm
+        models = resolve_llm_config(self.project.endpoints, llm)
+        models = [m.model_copy(update={"max_tokens": max_tokens}) for m in models]
         key = "|".join(m.model_dump_json() for m in models)
         client = self._llms.get(key)
         if client is None:

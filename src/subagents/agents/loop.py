@@ -615,6 +615,11 @@ def _finished(
     }
 
 
+async def notify(run: Run, event: dict[str, Any]) -> None:
+    """Hand ``event`` to the run's ``on_event``, if any (a failing callback is logged)."""
+    await _notify(run, event)
+
+
 async def _notify(run: Run, event: dict[str, Any]) -> None:
     on_event = run.on_event
     if on_event is None:  # a call left pending on a question resumed on a quieter turn

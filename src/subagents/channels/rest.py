@@ -11,7 +11,7 @@ tool reports progress (``{"event": "tool_progress", "name", "agent", "server",
 "progress", "total", "message", "percent", "text"}``), and ``question`` when a tool asks the
 user something (``{"event": "question", "name", "agent", "server", "mode", "url",
 "message", "fields", "text"}``; its text also comes as the bot's message, and the user's
-next message answers it).
+next message answers it), and ``tool_sampling`` when a tool had the model write something.
 
 A bad request (not JSON, missing or mistyped fields) gets HTTP 400 with
 ``{"error": "...", "field": "..."}``. A problem inside a conversation is never a 5xx: the
@@ -47,7 +47,7 @@ logger = logging.getLogger("subagents.channels.rest")
 INTERNAL_ERROR_TEXT = "Sorry, something went wrong. Please try again."
 NDJSON = "application/x-ndjson"
 _DONE = object()
-_STREAMED_EVENTS = frozenset({"still_working", "tool_progress", "question"})
+_STREAMED_EVENTS = frozenset({"still_working", "tool_progress", "question", "tool_sampling"})
 _DEFAULT_LIMITS = RequestLimits()
 
 

@@ -80,6 +80,16 @@ def check_endpoints(src: SourceFile, cfg: EndpointsConfig, problems: Problems) -
     )
     for i, server in enumerate(cfg.mcp_servers):
         _check_mcp_server(src, i, server, problems)
+    groups = {group.id for group in cfg.model_groups}
+    for i, server in enumerate(cfg.mcp_servers):
+        wanted = server.sampling.model_group
+        if wanted is not None and wanted not in groups:
+            problems.error(
+                src,
+                ("mcp_servers", i, "sampling", "model_group"),
+                f"no model group '{wanted}' (model_groups: {', '.join(sorted(groups)) or 'none'});"
+                " name one of them, or leave model_group out to use the calling agent's model",
+            )
     check_literal_secrets(src, problems)
     _check_action_endpoint(src, cfg, problems)
     _check_tracker_store(src, cfg, problems)

@@ -104,6 +104,19 @@ class OAuthConfig(_Model):
         return "client_credentials" if self.token_url else "authorization_code"
 
 
+class SamplingConfig(_Model):
+    """``sampling:`` of an MCP server: may its tools ask the assistant's model to write
+    something (MCP sampling)? Declined unless ``allow: true``."""
+
+    allow: bool = False
+    model_group: str | None = None
+    """The model group that answers (default: the calling agent's own models)."""
+    max_tokens: int = Field(default=1000, gt=0)
+    """Tokens one answer may have (a request asking for fewer gets fewer)."""
+    max_requests: int = Field(default=5, gt=0)
+    """Sampling requests answered per agent run; more are refused."""
+
+
 class MCPServerConfig(_Model):
     """One MCP server. ``type`` picks the transport: stdio, sse or http (streamable)."""
 
@@ -135,6 +148,8 @@ class MCPServerConfig(_Model):
     returns ``input_required`` with it; the user's next message answers it)."""
     elicitation_timeout: float = Field(default=600.0, gt=0)
     """Seconds a tool's question waits for the user's answer; then it is declined."""
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    """Whether (and with which model and bounds) tools may sample the assistant's model."""
 
 
 class BasicAuthConfig(_Model):

@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from subagents.tools.interaction import AskHook
+from subagents.tools.interaction import AskHook, SampleHook
 
 
 class CallClock:
@@ -74,6 +74,7 @@ class ActiveCall:
     tool: str
     clock: CallClock
     ask: AskHook | None = None
+    sample: SampleHook | None = None
     asked: int = field(default=0)
     """Questions asked so far (a server that keeps asking is cut off)."""
 

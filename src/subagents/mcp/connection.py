@@ -61,7 +61,7 @@ from subagents.errors import (
     ToolTimeoutError,
 )
 from subagents.tools.base import ToolContext, ToolOutcome, Toolset, ToolSpec
-from subagents.tools.interaction import Answer, Question, ToolProgress
+from subagents.tools.interaction import Answer, Question, SamplingRequest, ToolProgress
 
 from ._sdk import WatchedTransport, as_transport
 from .auth import AuthMonitor, Authorizer, ClientCredentialsAuth, GuardedAuth, build_oauth
@@ -241,7 +241,11 @@ class MCPServerConnection(Toolset):
         refused = self.monitor.refused if self.monitor else 0
         clock = CallClock(self.config.timeout)
         on_progress = self._progress_callback(name, clock, context)
-        active = ActiveCall(name, clock, context.ask_user if context is not None else None)
+        active = (
+            ActiveCall(name, clock, context.ask_user, context.sample)
+            if context is not None
+            else ActiveCall(name, clock)
+        )
         self._in_flight.add(active)
         token = CURRENT_CALL.set(active)
         try:
@@ -355,6 +359,43 @@ class MCPServerConnection(Toolset):
 
     async def _on_list_roots(self, context: ClientRequestContext) -> types.ListRootsResult:
         return types.ListRootsResult(roots=[])
+
+    async def _on_sample(
+        self, context: ClientRequestContext, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult | types.ErrorData:
+        """A tool asks for the assistant's model (sampling, ``sampling.allow``): answered
+        through the run's ``sample`` hook, tokens capped, the call's clock stopped."""
+        cfg = self.config.sampling
+        call = route(CURRENT_CALL.get(), self._in_flight)
+        if call is None or call.sample is None:
+            logger.info("mcp.sampling_refused", extra={"server": self.name, "reason": "no run"})
+            return types.ErrorData(code=types.INVALID_REQUEST, message="Sampling not available")
+        request = SamplingRequest(
+            call.tool,
+            self.name,
+            _sampling_messages(params),
+            max_tokens=min(params.max_tokens, cfg.max_tokens),
+            model_group=cfg.model_group,
+            max_requests=cfg.max_requests,
+            temperature=params.temperature,
+        )
+        call.clock.pause()
+        try:
+            result = await call.sample(request)
+        except SubagentsError as exc:  # the model is unreachable: the tool gets an error
+            logger.warning("mcp.sampling_failed", extra={"server": self.name, "error": str(exc)})
+            return types.ErrorData(code=types.INTERNAL_ERROR, message="The model did not answer")
+        finally:
+            call.clock.resume()
+        if result is None:
+            message = f"Sampling refused: at most {cfg.max_requests} requests per agent run"
+            return types.ErrorData(code=types.INVALID_REQUEST, message=message)
+        return types.CreateMessageResult(
+            role="assistant",
+            content=types.TextContent(type="text", text=result.text),
+            model=result.model,
+            stop_reason=result.stop_reason,
+        )
 
     async def _on_elicit(
         self, context: ClientRequestContext, params: types.ElicitRequestParams
@@ -577,6 +618,7 @@ class MCPServerConnection(Toolset):
             logging_callback=self._on_log,
             list_roots_callback=self._on_list_roots,
             elicitation_callback=self._on_elicit if cfg.elicitation else None,
+            sampling_callback=self._on_sample if cfg.sampling.allow else None,
         )
         await stack.enter_async_context(client)
         self._watched[id(client)] = watched
@@ -641,6 +683,21 @@ class MCPServerConnection(Toolset):
             task.cancel()
         if pending:
             await asyncio.wait(pending, timeout=_CLOSE_TIMEOUT)
+
+
+def _sampling_messages(params: types.CreateMessageRequestParams) -> list[dict[str, Any]]:
+    """The server's sampling messages in the chat format (media described, not pasted)."""
+    messages: list[dict[str, Any]] = []
+    if params.system_prompt:
+        messages.append({"role": "system", "content": params.system_prompt})
+    for message in params.messages:
+        blocks = message.content if isinstance(message.content, list) else [message.content]
+        parts = [
+            block.text if isinstance(block, types.TextContent) else f"[{block.type} omitted]"
+            for block in blocks
+        ]
+        messages.append({"role": message.role, "content": "\n".join(parts)})
+    return messages
 
 
 def _question(tool: str, server: str, params: types.ElicitRequestParams) -> Question:

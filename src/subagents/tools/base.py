@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from subagents.errors import UnknownToolError
-from subagents.tools.interaction import AskHook, ProgressHook
+from subagents.tools.interaction import AskHook, ProgressHook, SampleHook
 
 
 class ToolKind(enum.Enum):
@@ -112,7 +112,8 @@ class ToolContext:
     ``on_progress`` (set by the agent loop) receives a running tool's progress reports
     (:class:`~subagents.tools.interaction.ToolProgress`); ``ask_user`` asks the user a
     running tool's question (:class:`~subagents.tools.interaction.Question`) and returns
-    the answer, which may come on a later turn.
+    the answer, which may come on a later turn; ``sample`` answers a running tool's
+    request for the assistant's model to write something (MCP sampling).
     """
 
     conversation_id: str | None = None
@@ -120,6 +121,7 @@ class ToolContext:
     metadata: dict[str, Any] = field(default_factory=dict)
     on_progress: ProgressHook | None = None
     ask_user: AskHook | None = None
+    sample: SampleHook | None = None
 
 
 class Toolset(ABC):

@@ -69,3 +69,33 @@ class Answer:
 
 AskHook = Callable[[Question], Awaitable[Answer]]
 """Asks the user a running tool's question and returns the answer (may take turns)."""
+
+
+@dataclass(frozen=True)
+class SamplingRequest:
+    """A running tool asks the assistant's model to write something (MCP sampling).
+
+    ``messages`` are in the chat format (a ``system`` message first when the tool gave a
+    system prompt); ``max_tokens`` is already capped by the server's configuration.
+    """
+
+    tool: str
+    source: str
+    messages: list[dict[str, Any]]
+    max_tokens: int
+    model_group: str | None = None
+    max_requests: int = 5
+    temperature: float | None = None
+
+
+@dataclass(frozen=True)
+class SamplingResult:
+    """The model's answer to a :class:`SamplingRequest`."""
+
+    text: str
+    model: str
+    stop_reason: str | None = None
+
+
+SampleHook = Callable[[SamplingRequest], Awaitable["SamplingResult | None"]]
+"""Answers a tool's sampling request; ``None`` refuses it (e.g. the per-run limit)."""
