@@ -59,6 +59,7 @@ async def test_openapi_document_describes_the_routes(served: Any) -> None:
     assert set(doc["paths"]) == {
         "/health",
         "/ready",
+        "/metrics",
         "/webhooks/rest/webhook",
         "/conversations",
         "/conversations/{conversation_id}/tracker",
