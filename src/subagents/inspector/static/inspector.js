@@ -151,7 +151,8 @@ function readEvent(turn, event, lastSource) {
     const run = { agent: event.agent, flow: event.flow_id, step: event.step_id, tools: [], modelCalls: [], end: null, resumed: false };
     turn.runs.push(run);
     turn.items.push({ kind: "run", run });
-  } else if (kind === "tool_progress") {
+  } else if ((kind === "tool_progress" || kind === "tool_sampling") && event.agent) {
+    // What a tool reported while it ran (progress) or asked the model (sampling).
     const run = openRun(turn, event.agent);
     (run.progress || (run.progress = [])).push(event);
   } else if (kind === "tool_executed" && !event.agent) {
@@ -246,8 +247,11 @@ function renderRun(run, open) {
   for (const tool of loose) body.push(renderTool(tool));
   const progress = run.progress || [];
   if (progress.length) {
-    body.push(node("progress reported (" + progress.length + ")", { class: "node progress" },
-      el("ul", {}, progress.map((p) => el("li", {}, el("code", {}, p.name), " " + (p.text || ""))))));
+    const describe = (p) => p.event === "tool_sampling"
+      ? " asked the model " + (p.model || p.model_group || "") + (p.usage ? " (" + tokens(p.usage) + " tokens)" : "")
+      : " " + (p.text || "");
+    body.push(node("reported by tools while they ran (" + progress.length + ")", { class: "node progress" },
+      el("ul", {}, progress.map((p) => el("li", { "data-event": p.event }, el("code", {}, p.name), describe(p))))));
   }
   body.push(el("p", { class: "exit-reason " + (reason.failed ? "error" : "") }, "exit: " + reason.text));
   return node(summary, { class: "node run" + (reason.failed ? " failed" : ""), "data-agent": run.agent, open: open || reason.failed }, ...body);
