@@ -173,14 +173,16 @@ def test_readme_first_command_plays_the_example_offline(tmp_path: Path) -> None:
     assert code == 0, output
     lines = [line.strip() for line in output.splitlines()]
     # The task agent asked; the user changed the topic (weather) and the booking came
-    # back with its question; then it checked availability over MCP, booked, and the
+    # back with its question; a correction changed the service; then the agent checked
+    # availability over MCP, booked, and the
     # streaming action confirmed; the open agents answered; the plain action counted.
     expected = [
         "Bot: Sure! Which day would you like to come in?",
         "Bot: It's 17°C and sunny in Paris right now.",
         "Bot: Let's get back to your booking.",
         "Bot: Sure! Which day would you like to come in?",
-        "Bot: All set, Alex! Your haircut is booked for 2030-05-14 at 13:00. See you then!",
+        "Bot: Got it, I've changed that to beard trim.",
+        "Bot: All set, Alex! Your beard trim is booked for 2030-05-14 at 13:00. See you then!",
         "Bot: At 17°C and sunny: a light sweater or a shirt, plus sunglasses.",
         "Bot: You have made 1 booking(s) with us, Alex.",
     ]

@@ -234,7 +234,7 @@ def test_the_demo_conversation_laid_open_and_its_screenshot(
         for name in ("appointment_service", "customer_name", "appointment_date", "appointment_time")
     }
     assert slots == {
-        "appointment_service": "haircut",
+        "appointment_service": "beard trim",  # the demo's correction (issue 17)
         "customer_name": "Alex",
         "appointment_date": "2030-05-14",
         "appointment_time": "13:00",
