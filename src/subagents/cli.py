@@ -998,14 +998,16 @@ def validate(
 
 
 def _check_stores(root: Path) -> list[Any]:
-    """``--connect``: reach the tracker store, lock store and broker endpoints.yml names."""
+    """``--connect``: reach the tracker store, lock store, broker and MCP token store."""
     from subagents.config.loader import load_project
     from subagents.config.secrets import redact, secret_values
     from subagents.errors import ConfigProblem
+    from subagents.mcp.token_stores import check_token_store
     from subagents.stores.check import check_endpoint_stores
 
     project = load_project(root)
     found = asyncio.run(check_endpoint_stores(project.endpoints, root))
+    found += asyncio.run(check_token_store(project.endpoints.mcp_token_store, root))
     secrets = secret_values(project.secrets)
     return [
         ConfigProblem(
@@ -1245,14 +1247,15 @@ app.command(name="serve-mcp", hidden=True)(_serve_mcp_moved)
 def _mcp_project(project: Path) -> tuple[Path, list[Any], Any]:
     """The project's MCP server configs and its token store (errors exit clearly)."""
     from subagents.config.loader import load_project
-    from subagents.mcp.tokens import default_token_store
+    from subagents.mcp.token_stores import create_token_store
 
     root = _check_project(project)
     try:
         loaded = load_project(root)
     except SubagentsError as exc:
         raise _startup_error(exc) from None
-    return root, list(loaded.endpoints.mcp_servers), default_token_store(root)
+    store = create_token_store(loaded.endpoints.mcp_token_store, root)
+    return root, list(loaded.endpoints.mcp_servers), store
 
 
 @mcp_app.command("login")
@@ -1284,7 +1287,7 @@ def mcp_login(
     if not result.authorized:
         out.print(f"'{server}' did not ask for authorization; nothing stored.")
         return
-    out.print(f"Logged in to '{server}' ({result.tools} tools); tokens in {store.path}")
+    out.print(f"Logged in to '{server}' ({result.tools} tools); tokens in {store.where}")
 
 
 @mcp_app.command("logout")
@@ -1299,9 +1302,10 @@ def mcp_logout(
     _root, servers, store = _mcp_project(project)
     try:
         cfg = mcp_login_mod.pick_server(servers, server)
-    except SubagentsError as exc:
+        forgotten = asyncio.run(mcp_login_mod.logout(cfg, store))
+    except SubagentsError as exc:  # an unknown server, or the token store is unreachable
         raise _startup_error(exc) from None
-    if asyncio.run(mcp_login_mod.logout(cfg, store)):
+    if forgotten:
         out.print(f"Logged out of '{server}'.")
     else:
         out.print(f"'{server}' had no stored login.")
@@ -1310,10 +1314,14 @@ def mcp_logout(
 @mcp_app.command("status")
 def mcp_status(project: ProjectOpt = Path(".")) -> None:
     """Which MCP servers use OAuth, which are authorized, and when tokens expire."""
+    from subagents.errors import SubagentsError
     from subagents.mcp import login as mcp_login_mod
 
     _root, servers, store = _mcp_project(project)
-    states = asyncio.run(mcp_login_mod.status(servers, store))
+    try:
+        states = asyncio.run(mcp_login_mod.status(servers, store))
+    except SubagentsError as exc:  # the token store is unreachable
+        raise _startup_error(exc) from None
     if not states:
         out.print("No MCP server in endpoints.yml uses OAuth.")
     for state in states:

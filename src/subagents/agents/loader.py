@@ -413,7 +413,9 @@ class AgentRegistry:
             from subagents.mcp import MCPManager
 
             self._mcp = MCPManager(
-                _with_agent_retries(self.project), project_root=self.project.root
+                _with_agent_retries(self.project),
+                project_root=self.project.root,
+                token_store_config=self.project.endpoints.mcp_token_store,
             )
         await self._mcp.start(needed)
 

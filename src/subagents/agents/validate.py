@@ -73,7 +73,11 @@ async def validate_connections(project: Project) -> list[ConfigProblem]:
     servers = project.endpoints.mcp_servers
     tools: dict[str, list[str]] = {}
     specs: dict[str, list[ToolSpec]] = {}
-    async with MCPManager(servers, project_root=project.root) as manager:
+    async with MCPManager(
+        servers,
+        project_root=project.root,
+        token_store_config=project.endpoints.mcp_token_store,
+    ) as manager:
 
         async def list_specs(name: str) -> list[ToolSpec]:
             await manager.start([name])

@@ -94,6 +94,7 @@ def check_endpoints(src: SourceFile, cfg: EndpointsConfig, problems: Problems) -
     _check_action_endpoint(src, cfg, problems)
     _check_tracker_store(src, cfg, problems)
     check_observability(src, cfg.tracing, cfg.metrics, problems)
+    _check_mcp_token_store(src, cfg, problems)
 
 
 def _duplicates(
@@ -266,6 +267,36 @@ def _check_tracker_store(src: SourceFile, cfg: EndpointsConfig, problems: Proble
             ("tracker_store", "url"),
             f"url is ignored by the {ts.type} store; did you mean type: sql or type: redis?",
         )
+
+
+def _check_mcp_token_store(src: SourceFile, cfg: EndpointsConfig, problems: Problems) -> None:
+    ts = cfg.mcp_token_store
+    key = "mcp_token_store"
+    if ts.type in ("sql", "postgresql") and (ts.dialect or "postgresql").lower() not in (
+        "postgresql",
+        "postgres",
+    ):
+        problems.error(
+            src,
+            (key, "dialect"),
+            f"dialect '{ts.dialect}' is not supported; use 'postgresql' (or type: sqlite "
+            "for a database file)",
+        )
+    if ts.type in ("file", "sqlite") and ts.url:
+        problems.warning(
+            src,
+            (key, "url"),
+            f"url is ignored by the {ts.type} token store; did you mean type: sql or type: redis?",
+        )
+    if ts.type in ("redis", "sql", "postgresql") and ts.path:
+        problems.warning(
+            src,
+            (key, "path"),
+            f"path is ignored by the {ts.type} token store (it uses url); did you mean "
+            "type: file or type: sqlite?",
+        )
+    if ts.type != "redis" and ts.key_prefix is not None:
+        problems.warning(src, (key, "key_prefix"), "key_prefix only applies to type: redis")
 
 
 # --------------------------------------------------------------------------- domain.yml

@@ -239,6 +239,41 @@ class LockStoreConfig(_Model):
     _type_lower = field_validator("type", mode="before")(_lower)
 
 
+class MCPTokenStoreConfig(_Model):
+    """``mcp_token_store``: where OAuth tokens of MCP servers live (see docs/mcp-auth.md).
+
+    ``file`` (default): ``<project>/.subagents/mcp-tokens.json``, mode 0600 (``path``
+    overrides it). ``sqlite``: a database file (default ``.subagents/mcp-tokens.db``).
+    ``redis`` and ``sql`` (PostgreSQL; ``postgresql`` is the same): shared by every
+    replica and by ``subagents mcp login`` run elsewhere, with the connection settings of
+    ``tracker_store`` (``url``, ``port``, ``db``, ``username``, ``password`` from
+    ``${VAR}``, ``use_ssl``, ``query``, ``key_prefix``).
+    """
+
+    type: Literal["file", "sqlite", "redis", "sql", "postgresql"] = "file"
+    path: str | None = None
+    """``file``/``sqlite``: the file (relative to the project directory)."""
+    url: str | None = None
+    """A host name, or a full ``postgresql://`` / ``redis://`` URL."""
+    port: int | None = None
+    db: str | int | None = None
+    username: str | None = None
+    password: str | None = None
+    use_ssl: bool = False
+    key_prefix: str | None = None
+    """``redis``: prefix of the keys (default ``subagents:``)."""
+    dialect: str | None = None
+    query: dict[str, str] = Field(default_factory=dict)
+    timeout: float = Field(default=5.0, gt=0)
+    """Seconds one read or write of the store may take."""
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _type_lower(cls, value: Any) -> Any:
+        value = _lower(value)
+        return "postgresql" if value == "postgres" else value
+
+
 class EventBrokerConfig(_Model):
     """``event_broker``: ``pika`` (RabbitMQ). Every committed event is published once.
 
@@ -287,6 +322,7 @@ class EndpointsConfig(_Model):
     action_endpoint: ActionEndpointConfig | None = None
     tracker_store: TrackerStoreConfig = Field(default_factory=TrackerStoreConfig)
     lock_store: LockStoreConfig = Field(default_factory=LockStoreConfig)
+    mcp_token_store: MCPTokenStoreConfig = Field(default_factory=MCPTokenStoreConfig)
     event_broker: EventBrokerConfig | None = None
     auth: ServerAuthConfig = Field(default_factory=ServerAuthConfig)
     tracing: TracingConfig | None = None

@@ -8,12 +8,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from subagents.config.models import MCPServerConfig
+from subagents.config.models import MCPServerConfig, MCPTokenStoreConfig
 from subagents.errors import MCPServerUnavailable
 
 from .auth import Authorizer
 from .connection import MCPServerConnection
-from .tokens import TokenStore, default_token_store
+from .token_stores import create_token_store
+from .tokens import TokenStore
 
 logger = logging.getLogger("subagents.mcp")
 
@@ -28,8 +29,10 @@ class MCPManager:
     :class:`~subagents.tools.base.Toolset`, usable from any task of the event loop.
 
     ``project_root`` is the working directory of stdio servers (``cwd`` is relative to it).
-    OAuth tokens live in ``token_store`` (default: ``.subagents/mcp-tokens.json`` under
-    the project root, see :mod:`subagents.mcp.tokens`). ``authorizer`` approves
+    OAuth tokens live in ``token_store``; without one, in the store ``token_store_config``
+    (endpoints.yml's ``mcp_token_store``) describes, by default
+    ``.subagents/mcp-tokens.json`` under the project root (see
+    :mod:`subagents.mcp.token_stores`). ``authorizer`` approves
     authorization-code logins interactively; without one (an assistant running
     unattended) a server that needs a login fails with
     :class:`~subagents.errors.MCPAuthError` naming ``subagents mcp login``.
@@ -41,10 +44,11 @@ class MCPManager:
         *,
         project_root: str | Path | None = None,
         token_store: TokenStore | None = None,
+        token_store_config: MCPTokenStoreConfig | None = None,
         authorizer: Authorizer | None = None,
     ) -> None:
         root = Path(project_root) if project_root is not None else None
-        self.token_store: TokenStore = token_store or default_token_store(root)
+        self.token_store: TokenStore = token_store or create_token_store(token_store_config, root)
         self._connections: dict[str, MCPServerConnection] = {}
         for cfg in servers:
             if cfg.name in self._connections:

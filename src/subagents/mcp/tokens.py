@@ -3,8 +3,9 @@
 ``subagents mcp login SERVER`` stores what the authorization server granted (tokens and
 the client registration) in a :class:`TokenStore`; at run time the connection reads it,
 refreshes expired tokens and writes the new ones back. The default store is a JSON file
-under ``.subagents/`` that only its owner can read (mode 0600); any object with the four
-methods of :class:`TokenStore` can replace it (a Redis or SQL table in production).
+under ``.subagents/`` that only its owner can read (mode 0600); ``mcp_token_store`` in
+endpoints.yml picks SQLite, PostgreSQL or Redis instead (:mod:`subagents.mcp.token_stores`),
+and any object with the four methods of :class:`TokenStore` can replace it.
 
 A record is keyed by the server's name *and* URL, so pointing a name at another server
 never sends it the old server's tokens. Token values never reach logs or errors.
@@ -50,6 +51,7 @@ class MemoryTokenStore:
 
     def __init__(self) -> None:
         self._records: dict[str, dict[str, Any]] = {}
+        self.where = "MCP tokens in memory (this process only)"
 
     async def get(self, key: str) -> dict[str, Any] | None:
         record = self._records.get(key)
@@ -74,6 +76,7 @@ class FileTokenStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.where = f"MCP token file {self.path}"
         self._lock = asyncio.Lock()
 
     def _read(self) -> dict[str, dict[str, Any]]:
