@@ -5,6 +5,7 @@ matters, what the router was told or that no model was called at all."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -279,6 +280,31 @@ async def test_a_button_sets_a_slot_without_the_model(salon: Path) -> None:
         tracker = await app.tracker("di")
         assert tracker["slots"]["service"] == "coloring"
         assert tracker["slots"]["date"] == "next Monday"
+
+
+async def test_buttons_in_the_stream_and_a_button_answers_the_collect(salon: Path) -> None:
+    async with serve_project(salon, {"router": router(CONTINUE)}) as app:
+        lines: list[dict[str, Any]] = []
+        async with app.client.stream(
+            "POST", "/webhooks/rest/webhook?stream=true", json={"sender": "fa", "message": "/book"}
+        ) as response:
+            assert response.status_code == 200
+            async for line in response.aiter_lines():
+                if line:
+                    lines.append(json.loads(line))
+        # Rasa's channel shape: the buttons ride on the whole message.
+        assert lines == [
+            {
+                "recipient_id": "fa",
+                "text": "Which service would you like?",
+                "buttons": [
+                    {"title": "Haircut", "payload": "/SetSlots(service=haircut)"},
+                    {"title": "Coloring", "payload": "/SetSlots(service=coloring)"},
+                ],
+            }
+        ]
+        assert await app.texts("fa", lines[0]["buttons"][0]["payload"]) == ["Which day?"]
+        assert app.model.requests == []
 
 
 async def test_invalid_commands_are_dropped_with_a_log_line(

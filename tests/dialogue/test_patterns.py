@@ -71,7 +71,7 @@ FLOWS: dict[str, Any] = {
         "name": "sign-up",
         "description": "Sign up.",
         "steps": [
-            {"collect": "name"},
+            {"collect": "name", "reset_after_flow_ends": False},
             {
                 "collect": "age",
                 "rejections": [{"if": "slots.age < 18", "utter": "utter_too_young"}],
@@ -196,6 +196,9 @@ async def test_rejections_refuse_a_value_and_ask_again(
         "How old are you?",
     ]
     assert texts(await assistant.handle_message("r", "30")) == ["Done: Bo, 30."]
+    slots = (await assistant.get_tracker("r"))["slots"]
+    assert slots["name"] == "Bo"  # reset_after_flow_ends: false
+    assert slots["age"] is None  # collected, so reset when the flow ended
 
 
 async def test_validate_action_rejects_or_transforms_and_action_ask_asks(
@@ -247,3 +250,37 @@ async def test_pattern_collect_information_asks_when_defined(
         "Anything else?",
         "How old are you?",
     ]
+
+
+async def test_pattern_session_start_greets_and_slots_carry_over(
+    make_project: Any, load_assistant: Any
+) -> None:
+    flows = {
+        **FLOWS,
+        "pattern_session_start": {"steps": [{"action": "utter_anything_else"}]},
+    }
+    domain = {**DOMAIN, "session_config": {"session_expiration_time": 5}}
+    root = make_project(domain=domain, flows=flows, actions=ACTIONS)
+    assistant = await load_assistant(root)
+    # The first message starts the first session: the project's pattern greets first.
+    assert texts(await assistant.handle_message("s", "/upgrade")) == [
+        "Anything else?",
+        "Which tier?",
+    ]
+    assert texts(await assistant.handle_message("s", "/SetSlots(tier=silver)")) == ["Tier silver."]
+    # A button that sets a slot with no flow active: set silently, no reply.
+    assert await assistant.handle_message("s", "/SetSlots(color=red)") == []
+    await assistant.handle_message("s", "/pay")  # a collect waits for the amount
+    now = assistant.engine.clock()
+    assistant.engine.clock = lambda: now + 6 * 60
+    # Six minutes later: a new session; the waiting collect is gone, the slots carry over.
+    assert texts(await assistant.handle_message("s", "/signup")) == [
+        "Anything else?",
+        "What is your name?",
+    ]
+    tracker = await assistant.get_tracker("s")
+    assert tracker["slots"]["color"] == "red"
+    assert tracker["slots"]["tier"] is None  # collected by upgrade: reset when it ended
+    kinds = [e["event"] for e in tracker["events"]]
+    assert kinds.count("session_started") == 2 and "reset_slots" not in kinds
+    assert ("flow_cancelled", "pay") in [(e["event"], e.get("flow_id")) for e in tracker["events"]]

@@ -8,6 +8,8 @@ Ours::
     flow_cancelled    {"flow_id", "reason"}
     flow_interrupted  {"flow_id", "by"}          a flow was started on top of it
     flow_resumed      {"flow_id"}                the flow on top ended; this one goes on
+    slot_corrected    {"name"}                   a correction (the slot event has the value)
+    session_started   {}                         a new session (Rasa's name)
     agent_started     {"agent", "flow_id", "step_id"}
     agent_input_required {"agent", "flow_id", "step_id", "model_calls"?}
     agent_completed   {"agent", "flow_id", "step_id", "model_calls"?, "usage"?}
