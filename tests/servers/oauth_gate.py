@@ -12,6 +12,13 @@
 
 Requests to ``/mcp`` without a valid bearer token get 401 with a ``WWW-Authenticate``
 header naming the resource metadata, as the MCP authorization spec describes.
+
+Scopes (``tool_scopes={"tool name": "scope"}``): the 401 asks for ``tools`` only; a
+``tools/call`` of a listed tool with a token that lacks its scope gets 403
+``insufficient_scope`` naming it (step-up). Tokens carry the scopes requested at
+``/authorize``, cut down to ``grantable`` when given (an authorization server that will
+not grant a scope). ``GET /admin/scopes``: the scopes each authorization asked for, and
+how many 403s were sent.
 """
 
 from __future__ import annotations
@@ -26,14 +33,26 @@ from urllib.parse import parse_qs, urlencode
 
 
 class OAuthGate:
-    def __init__(self, app: Any, base_url: str, *, token_ttl: float = 3600.0) -> None:
+    def __init__(
+        self,
+        app: Any,
+        base_url: str,
+        *,
+        token_ttl: float = 3600.0,
+        tool_scopes: dict[str, str] | None = None,
+        grantable: set[str] | None = None,
+    ) -> None:
         self.app = app
         self.base = base_url.rstrip("/")
         self.token_ttl = token_ttl
+        self.tool_scopes = dict(tool_scopes or {})
+        self.grantable = grantable
         self.clients: dict[str, dict[str, Any]] = {}
         self.codes: dict[str, dict[str, Any]] = {}
         self.access: dict[str, float] = {}  # token -> expiry (monotonic)
+        self.granted: dict[str, set[str]] = {}  # access or refresh token -> its scopes
         self.refresh: set[str] = set()
+        self.scope_log: dict[str, Any] = {"requested": [], "insufficient": 0}
         self.stats = {"registered": 0, "authorized": 0, "code_grants": 0, "refreshes": 0}
 
     # ------------------------------------------------------------------ ASGI
@@ -49,10 +68,11 @@ class OAuthGate:
             status, headers, payload = route(scope, body)
             await _respond(send, status, headers, payload)
             return
+        metadata = f'resource_metadata="{self.base}/.well-known/oauth-protected-resource/mcp"'
         if path.startswith("/mcp") and not self._authorized(scope):
-            challenge = (
-                f'Bearer resource_metadata="{self.base}/.well-known/oauth-protected-resource/mcp"'
-            )
+            challenge = f"Bearer {metadata}"
+            if self.tool_scopes:
+                challenge += ', scope="tools"'
             await _respond(
                 send,
                 401,
@@ -60,7 +80,34 @@ class OAuthGate:
                 {"error": "invalid_token", "error_description": "authorization needed"},
             )
             return
+        if path.startswith("/mcp") and self.tool_scopes and method == "POST":
+            body = await _read_body(receive)
+            needed = self._missing_scope(scope, body)
+            if needed:
+                self.scope_log["insufficient"] += 1
+                challenge = f'Bearer error="insufficient_scope", scope="{needed}", {metadata}'
+                await _respond(
+                    send,
+                    403,
+                    {"www-authenticate": challenge},
+                    {"error": "insufficient_scope", "error_description": f"needs {needed}"},
+                )
+                return
+            receive = _replay(body, receive)
         await self.app(scope, receive, send)
+
+    def _missing_scope(self, scope: Any, body: bytes) -> str | None:
+        """The scope a ``tools/call`` needs and the request's token lacks, if any."""
+        try:
+            message = json.loads(body or b"{}")
+        except ValueError:
+            return None
+        if not isinstance(message, dict) or message.get("method") != "tools/call":
+            return None
+        needed = self.tool_scopes.get(str((message.get("params") or {}).get("name")))
+        if needed is None or needed in self.granted.get(_bearer(scope), set()):
+            return None
+        return needed
 
     def _routes(self) -> dict[tuple[str, str], Any]:
         return {
@@ -72,14 +119,11 @@ class OAuthGate:
             ("POST", "/token"): self._token,
             ("GET", "/admin/stats"): lambda scope, body: (200, {}, self.stats),
             ("POST", "/admin/revoke"): self._revoke,
+            ("GET", "/admin/scopes"): lambda scope, body: (200, {}, self.scope_log),
         }
 
     def _authorized(self, scope: Any) -> bool:
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        value = headers.get("authorization", "")
-        if not value.startswith("Bearer "):
-            return False
-        expiry = self.access.get(value[7:])
+        expiry = self.access.get(_bearer(scope))
         return expiry is not None and time.monotonic() < expiry
 
     # ------------------------------------------------------------------ endpoints
@@ -91,7 +135,7 @@ class OAuthGate:
             {
                 "resource": f"{self.base}/mcp",
                 "authorization_servers": [self.base],
-                "scopes_supported": ["tools"],
+                "scopes_supported": ["tools", *sorted(set(self.tool_scopes.values()))],
             },
         )
 
@@ -133,10 +177,16 @@ class OAuthGate:
         if client is None or query.get("redirect_uri") not in client["redirect_uris"]:
             return 400, {}, {"error": "invalid_request", "error_description": "unknown client"}
         code = secrets.token_urlsafe(16)
+        requested = query.get("scope", "")
+        self.scope_log["requested"].append(requested)
+        scopes = set(requested.split()) or {"tools"}
+        if self.grantable is not None:
+            scopes &= self.grantable
         self.codes[code] = {
             "client_id": client["client_id"],
             "challenge": query.get("code_challenge"),
             "redirect_uri": query["redirect_uri"],
+            "scopes": scopes,
         }
         self.stats["authorized"] += 1
         params = {"code": code, "state": query.get("state", "")}
@@ -148,7 +198,7 @@ class OAuthGate:
             if form.get("refresh_token") not in self.refresh:
                 return 400, {}, {"error": "invalid_grant"}
             self.stats["refreshes"] += 1
-            return 200, {}, self._issue(form["refresh_token"])
+            return 200, {}, self._issue(form["refresh_token"], self.granted[form["refresh_token"]])
         grant = self.codes.pop(form.get("code", ""), None)
         verifier = form.get("code_verifier", "")
         digest = hashlib.sha256(verifier.encode()).digest()
@@ -158,17 +208,19 @@ class OAuthGate:
         self.stats["code_grants"] += 1
         refresh = secrets.token_urlsafe(24)
         self.refresh.add(refresh)
-        return 200, {}, self._issue(refresh)
+        self.granted[refresh] = grant["scopes"]
+        return 200, {}, self._issue(refresh, grant["scopes"])
 
-    def _issue(self, refresh: str) -> dict[str, Any]:
+    def _issue(self, refresh: str, scopes: set[str]) -> dict[str, Any]:
         token = secrets.token_urlsafe(24)
         self.access[token] = time.monotonic() + self.token_ttl
+        self.granted[token] = scopes
         return {
             "access_token": token,
             "token_type": "Bearer",
             "expires_in": self.token_ttl,
             "refresh_token": refresh,
-            "scope": "tools",
+            "scope": " ".join(sorted(scopes)),
         }
 
     def _revoke(self, scope: Any, body: bytes) -> tuple[int, dict[str, str], Any]:
@@ -176,6 +228,26 @@ class OAuthGate:
         if b"refresh=1" in scope["query_string"]:
             self.refresh.clear()
         return 200, {}, {"revoked": True}
+
+
+def _bearer(scope: Any) -> str:
+    headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+    value = headers.get("authorization", "")
+    return value[7:] if value.startswith("Bearer ") else ""
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    """A ``receive`` that hands the already-read body to the app, then the real one."""
+    sent = False
+
+    async def replay() -> Any:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 async def _read_body(receive: Any) -> bytes:

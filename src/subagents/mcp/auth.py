@@ -101,6 +101,8 @@ class AuthProblem:
     detail: str
     login: bool = False
     """A login (``subagents mcp login``) would fix it."""
+    insufficient_scope: bool = False
+    """The refusal was the latest answer: 403 ``insufficient_scope`` (a step-up)."""
 
 
 class AuthMonitor:
@@ -120,6 +122,8 @@ class AuthMonitor:
         """HTTP status (400/404) of the last request with a session id that was rejected."""
         self.refused = 0
         """Requests whose connection was refused (they never reached the server)."""
+        self.stepped_up = False
+        """The next answer is to a request repeated after a step-up authorization."""
 
     async def on_response(self, response: httpx2.Response) -> None:
         """``httpx2`` response hook: classify answers from the MCP endpoint."""
@@ -127,20 +131,29 @@ class AuthMonitor:
         if request.url.copy_with(query=None) != self.url.copy_with(query=None):
             return  # discovery, registration, token requests of the OAuth flow
         status = response.status_code
+        stepped_up, self.stepped_up = self.stepped_up, False
         if status in (400, 404) and "mcp-session-id" in request.headers:
             self.session_rejected = status
         elif status in (401, 403):
-            self._refused(status, response.headers.get("www-authenticate", ""))
+            self._refused(status, response.headers.get("www-authenticate", ""), stepped_up)
         elif status < 400:
             self.problem = None
             self.session_rejected = None
 
-    def _refused(self, status: int, challenge: str) -> None:
+    def _refused(self, status: int, challenge: str, stepped_up: bool = False) -> None:
         params = _challenge_params(challenge)
         error, scope = params.get("error", ""), params.get("scope", "")
         oauth_login = self.oauth is not None and self.oauth.effective_grant == "authorization_code"
-        if status == 403 and error == "insufficient_scope":
-            needs = f" (it asks for scope '{scope}')" if scope else ""
+        needs = f" (it asks for scope '{scope}')" if scope else ""
+        if status == 403 and error == "insufficient_scope" and stepped_up:
+            # The bounded step-up (one new authorization, one retry) did not get the scope:
+            # another login would ask for the same and get the same.
+            detail = (
+                f"still answered HTTP 403 insufficient_scope{needs} after a new authorization"
+                " that asked for it: the authorization server did not grant that scope to this"
+                " account or client; ask its administrator to allow it"
+            )
+        elif status == 403 and error == "insufficient_scope":
             fix = (
                 f"run `{login_command(self.server)}` to grant it"
                 if oauth_login
@@ -162,11 +175,16 @@ class AuthMonitor:
         if error and error != "insufficient_scope":
             detail += f" (error: {error})"
         keep_login_hint = self.problem is not None and self.problem.login and status == 401
-        if not keep_login_hint:
-            self.problem = AuthProblem(status, detail, login=oauth_login)
+        if keep_login_hint and self.problem is not None:
+            self.problem.insufficient_scope = False
+        else:
+            step_up = status == 403 and error == "insufficient_scope"
+            self.problem = AuthProblem(status, detail, oauth_login, step_up)
 
     def flow_failed(self, reason: str, *, login: bool) -> None:
         """The OAuth flow stopped (no person to approve, refused refresh, bad metadata)."""
+        if login and self.problem is not None and self.problem.insufficient_scope:
+            return  # a step-up nobody could approve: the 403 already says which scope, and how
         if login:
             reason = f"{reason}: run `{login_command(self.server)}`"
         self.problem = AuthProblem(self.problem.status if self.problem else None, reason, login)
@@ -211,8 +229,14 @@ class GuardedAuth(httpx2.Auth):
         try:
             try:
                 outgoing = await flow.__anext__()
+                refused = False
                 while True:
+                    if outgoing is request and refused:
+                        # The SDK repeats the request once after a step-up authorization.
+                        self.monitor.stepped_up = True
                     response = yield outgoing
+                    if outgoing is request:
+                        refused = response.status_code == 403
                     outgoing = await flow.asend(response)
             except StopAsyncIteration:
                 return
