@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -230,3 +231,55 @@ def test_run_exports_spans_and_metrics_over_otlp_and_serves_prometheus(
     sent = [h for h in receiver.headers if h["path"] == "/v1/traces"]
     assert sent and all(h.get("x-collector-key") == "key-0123456789" for h in sent)
     assert {"subagents.turns", "gen_ai.client.operation.duration"} <= receiver.metric_names()
+
+
+async def test_jaeger_config_exports_otlp_grpc_to_the_receiver(
+    make_project: Any, load_assistant: Any, scripted_model: Any
+) -> None:
+    """`type: jaeger` with host/port: spans arrive over OTLP/gRPC (Jaeger's receiver)."""
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+    received: list[Any] = []
+
+    class Collector(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
+        def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC's name
+            received.append(request)
+            return trace_service_pb2.ExportTraceServiceResponse()
+
+    server = grpc.server(ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Collector(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        model = await scripted_model([{"text": "Hi there."}])
+        root = make_project(
+            flows={"hi": {"description": "Greet.", "steps": [{"action": "utter_hi"}]}},
+            domain={"responses": {"utter_hi": [{"text": "Hello!"}]}},
+            endpoints={
+                "tracing": {
+                    "type": "jaeger",
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "service_name": "jaeger-test",
+                }
+            },
+        )
+        assistant = await load_assistant(root, llm_url=model.url)
+        await assistant.handle_message("u", "/hi")
+        await assistant.aclose()  # shuts the exporter down: the batch is sent
+    finally:
+        server.stop(None).wait(10)
+    names = [
+        span.name
+        for request in received
+        for resource_spans in request.resource_spans
+        for scope in resource_spans.scope_spans
+        for span in scope.spans
+    ]
+    assert names.count("turn") == 1
+    assert "flow.step" in names
+    service = {
+        a.key: a.value.string_value for a in received[0].resource_spans[0].resource.attributes
+    }
+    assert service["service.name"] == "jaeger-test"

@@ -576,10 +576,9 @@ def _start_telemetry(project: Any, closers: list[Callable[[], Awaitable[None]]])
         ) from None
 
     async def stop() -> None:
-        if telemetry.active() is installed:
-            telemetry.shutdown()
-        else:
-            installed.shutdown()
+        telemetry.release(installed)
+        # The last export may wait on the collector: not on the event loop.
+        await asyncio.to_thread(installed.shutdown)
 
     closers.append(stop)
 

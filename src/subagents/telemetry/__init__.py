@@ -134,6 +134,14 @@ def install(implementation: Telemetry) -> None:
         previous.shutdown()
 
 
+def release(implementation: Telemetry) -> None:
+    """Stop using ``implementation`` if it is the installed one (off afterwards); the
+    caller shuts it down (a flush may block: off the event loop, say)."""
+    global _active
+    if _active is implementation:
+        _active = _OFF
+
+
 def shutdown() -> None:
     """Flush and stop exporting; telemetry is off afterwards."""
     global _active
