@@ -154,13 +154,13 @@ def _off() -> Any:
 
 
 def table(figures: Sequence[Figure], noop_us: float) -> str:
-    """Markdown: per-step figures, each agent driver as a ratio to the floor of its setting,
-    and tracing on as a ratio to tracing off."""
+    """Markdown: per-step figures (medians over blocks), tracing off as a ratio to the floor
+    of its setting, tracing on as a ratio to tracing off."""
     by = {(f.transport, f.mode, f.driver): f for f in figures}
     lines = [
-        "| transport | mode | floor µs/step | off µs/step | on µs/step | off × floor (wall) |"
-        " on × floor (wall) | on × off (wall) | on × off (CPU) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| transport | mode | wall µs/step floor / off / on | CPU µs/step floor / off / on |"
+        " off × floor (wall / CPU) | on × off (wall / CPU) |",
+        "|---|---|---|---|---|---|",
     ]
     for transport, mode in dict.fromkeys((f.transport, f.mode) for f in figures):
         floor = by[(transport, mode, HttpxFloor.name)]
@@ -171,9 +171,10 @@ def table(figures: Sequence[Figure], noop_us: float) -> str:
             lines.append(f"| {transport} | {mode} | error: {'; '.join(errors)} |")
             continue
         lines.append(
-            f"| {transport} | {mode} | {floor.wall:.0f} | {off.wall:.0f} | {on.wall:.0f} | "
-            f"{off.wall / floor.wall:.2f} | {on.wall / floor.wall:.2f} | "
-            f"{on.wall / off.wall:.2f} | {on.cpu / off.cpu:.2f} |"
+            f"| {transport} | {mode} | {floor.wall:.0f} / {off.wall:.0f} / {on.wall:.0f} | "
+            f"{floor.cpu:.0f} / {off.cpu:.0f} / {on.cpu:.0f} | "
+            f"{off.wall / floor.wall:.2f} / {off.cpu / floor.cpu:.2f} | "
+            f"{on.wall / off.wall:.2f} / {on.cpu / off.cpu:.2f} |"
         )
     seq = [f for f in figures if f.driver == HttpxFloor.name and f.mode == "seq" and f.wall_us]
     share = noop_us / min(f.wall for f in seq) * 100 if seq else float("nan")
