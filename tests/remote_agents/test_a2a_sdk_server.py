@@ -358,3 +358,29 @@ def test_a2a_settings_on_a_react_agent_are_errors(tmp_path: Path) -> None:
     assert "configuration.agent_card: only used by A2A agents; set agent.protocol: A2A" in str(
         info.value
     )
+
+
+async def test_tracing_gives_an_agent_run_span_and_sends_its_traceparent(tmp_path: Path) -> None:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import subagents.telemetry as telemetry
+    from subagents.telemetry.otel import OpenTelemetry
+
+    spans = InMemorySpanExporter()
+    telemetry.install(OpenTelemetry(telemetry.Settings(), span_exporter=spans))
+    try:
+        async with shop_server() as shop:
+            root = client(tmp_path, shop.url)
+            async with load_agents(root) as agents:
+                out = await run(agents.get("shop"), "price of boots")
+    finally:
+        telemetry.shutdown()
+    assert out.status == AgentStatus.COMPLETED, out.error_message
+    (span,) = [s for s in spans.get_finished_spans() if s.name == "agent.run"]
+    assert span.attributes["gen_ai.agent.name"] == "shop"
+    assert span.attributes["subagents.agent.status"] == "completed"
+    rpc = [h for h in shop.headers if "traceparent" in h]
+    assert rpc, shop.headers
+    for headers in rpc:
+        _, trace, parent, _ = headers["traceparent"].split("-")
+        assert (int(trace, 16), int(parent, 16)) == (span.context.trace_id, span.context.span_id)

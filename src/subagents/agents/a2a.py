@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import subagents.telemetry as telemetry
+from subagents.agents.base import agent_attributes, agent_done
 from subagents.agents.schemas import AgentInput, AgentOutput, AgentStatus
 from subagents.config.models import A2AAuthConfig, A2APollingConfig, AgentConfig
 from subagents.errors import ConfigError
@@ -238,10 +240,11 @@ class A2AAgent:
         import httpx
 
         headers = auth_headers(self.auth)
+        hooks = {"request": [_trace_header]} if telemetry.tracing() else {}
         auth = _oauth_auth(self.auth) if self.auth and self.auth.oauth else None
         # No read timeout of our own on streams: the run's deadline bounds them.
         timeout = httpx.Timeout(30.0, read=self.timeout)
-        return httpx.AsyncClient(headers=headers, auth=auth, timeout=timeout)
+        return httpx.AsyncClient(headers=headers, auth=auth, timeout=timeout, event_hooks=hooks)
 
     async def _load_card(self, http: httpx.AsyncClient) -> AgentCard:
         from a2a.client.card_resolver import parse_agent_card
@@ -293,6 +296,12 @@ class A2AAgent:
         on_event: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
     ) -> AgentOutput:
         """Send the user's message to the remote agent and follow its task (see module)."""
+        with telemetry.span("agent.run", agent_attributes(self.name, input.id)) as span:
+            output = await self._run(input, on_text)
+            agent_done(span, self.name, output)
+            return output
+
+    async def _run(self, input: AgentInput, on_text: TextCallback | None) -> AgentOutput:
         started = time.perf_counter()
         try:
             input = await self.process_input(input)
@@ -632,6 +641,11 @@ def _jsonable(value: Any) -> Any:
     """``value`` as plain JSON types (metadata may hold anything)."""
     result: Any = json.loads(json.dumps(value, default=str))
     return result
+
+
+async def _trace_header(request: httpx.Request) -> None:
+    """The current span's ``traceparent`` on each request to the remote agent."""
+    request.headers.update(telemetry.inject({}))
 
 
 def auth_headers(auth: A2AAuthConfig | None) -> dict[str, str]:

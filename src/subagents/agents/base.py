@@ -197,13 +197,13 @@ class ReActAgent:
         ``fatal_error`` output. This is the one place where an agent crash is caught.
         """
         stage = _Stage()
-        with telemetry.span("agent.run", _agent_attributes(self.name, input.id)) as span:
+        with telemetry.span("agent.run", agent_attributes(self.name, input.id)) as span:
             try:
                 output = await self._run(input, on_text, on_event, stage)
             except Exception as exc:  # a bug, or a user hook raising: never crash the caller
                 span.error(type(exc).__name__)
                 output = self._crashed(input, stage, exc)
-            _agent_done(span, self.name, output)
+            agent_done(span, self.name, output)
             return output
 
     def _crashed(self, input: AgentInput, stage: _Stage, exc: Exception) -> AgentOutput:
@@ -472,7 +472,8 @@ def _task_usage(input: AgentInput, name: str, run_usage: dict[str, int]) -> dict
     return total
 
 
-def _agent_attributes(name: str, conversation_id: str) -> dict[str, Any]:
+def agent_attributes(name: str, conversation_id: str) -> dict[str, Any]:
+    """The attributes an ``agent.run`` span opens with (any agent kind)."""
     return {
         "gen_ai.operation.name": "invoke_agent",
         "gen_ai.agent.name": name,
@@ -480,7 +481,7 @@ def _agent_attributes(name: str, conversation_id: str) -> dict[str, Any]:
     }
 
 
-def _agent_done(span: telemetry.Span, name: str, output: AgentOutput) -> None:
+def agent_done(span: telemetry.Span, name: str, output: AgentOutput) -> None:
     """The run's outcome on its span and in the agent metrics."""
     status = output.status.value
     iterations = output.metadata.get("iterations", 0)
