@@ -61,6 +61,8 @@ async def cluster(tmp_path: Path, *, lock_lifetime: float = 20) -> AsyncIterator
     prefix, queue = unique("lk") + ":", unique("events")
     steps = [
         {"text": "What is your name?"},
+        # The router, asked while the agent waits: no command, so "I am Ann" goes to it.
+        {"text": ""},
         {"tool_calls": [{"name": "set_slot_patient_name", "arguments": {"slot_value": "Ann"}}]},
     ]
     async with pg_schema() as schema, ScriptedModelServer(steps) as model:
