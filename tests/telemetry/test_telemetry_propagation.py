@@ -216,3 +216,40 @@ async def test_grpc_action_calls_carry_the_trace_in_metadata(
         _, trace, parent, _ = metadata["traceparent"].split("-")
         assert int(trace, 16) == action.context.trace_id
         assert int(parent, 16) == action.context.span_id
+
+
+async def test_streaming_reply_turn_is_a_child_of_the_callers_span(
+    recorded: Recorded, make_project: Any
+) -> None:
+    from subagents.dialogue.assistant import Assistant
+
+    root = make_project(
+        flows={"hi": {"description": "Greet.", "steps": [{"action": "utter_hi"}]}},
+        domain={"responses": {"utter_hi": [{"text": "Hello!"}]}},
+    )
+    assistant = await Assistant.load(root)
+    try:
+        async with (
+            serve_asgi(create_app(assistant)) as url,
+            httpx.AsyncClient(base_url=url, timeout=30) as client,
+        ):
+            reply = await client.post(
+                "/webhooks/rest/webhook?stream=true",
+                json={"sender": "ann", "message": "/hi"},
+                headers={"traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"},
+            )
+            no_parent = await client.post(
+                "/webhooks/rest/webhook", json={"sender": "bob", "message": "/hi"}
+            )
+    finally:
+        await assistant.aclose()
+    assert [json.loads(line)["text"] for line in reply.text.splitlines()] == ["Hello!"]
+    assert no_parent.status_code == 200
+    first, second = sorted(
+        (s for s in recorded.finished() if s.name == "turn"), key=lambda s: s.start_time
+    )
+    assert f"{first.context.trace_id:032x}" == TRACE_ID
+    assert f"{first.parent.span_id:016x}" == CALLER_SPAN
+    # Without a traceparent the turn starts its own trace.
+    assert second.parent is None
+    assert second.context.trace_id != first.context.trace_id
