@@ -63,3 +63,22 @@ async def test_without_reset_the_timeout_bounds_the_whole_call(managers) -> None
     assert (await toolset.call_tool("index_files", {"count": 1, "pause": 0})).text == (
         "indexed 1 files"
     )
+
+
+@pytest.mark.parametrize(
+    ("pin", "negotiated"), [("auto", "2026-07-28"), ("2025-11-25", "2025-11-25")]
+)
+async def test_negotiated_version_and_server_info_are_public(
+    managers, http_server, pin: str, negotiated: str
+) -> None:
+    server = http_server("http", script=INTERACTIVE)
+    cfg = MCPServerConfig(name="interactive", type="http", url=server.url, protocol_version=pin)
+    manager = managers(cfg)
+    assert manager.server_info()["interactive"]["protocol_version"] is None
+    await manager.start()
+    info = manager.server_info()["interactive"]
+    assert info["state"] == "connected" and info["protocol_version"] == negotiated
+    assert info["server_info"]["name"] == "interactive"
+    # the pin holds across reconnects too
+    connection = manager.toolset("interactive")
+    assert connection.negotiated_mode == ("legacy" if pin != "auto" else "2026-07-28")

@@ -148,6 +148,9 @@ class MCPServerConfig(_Model):
     returns ``input_required`` with it; the user's next message answers it)."""
     elicitation_timeout: float = Field(default=600.0, gt=0)
     """Seconds a tool's question waits for the user's answer; then it is declined."""
+    protocol_version: Literal["auto", "2025-11-25", "2026-07-28"] = "auto"
+    """``auto`` probes the server (``server/discover``, else the 2025 handshake);
+    ``2025-11-25`` always uses the handshake; ``2026-07-28`` skips the probe."""
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     """Whether (and with which model and bounds) tools may sample the assistant's model."""
 

@@ -81,6 +81,9 @@ logger = logging.getLogger("subagents.mcp")
 
 CLIENT_INFO = types.Implementation(name="subagents", version="0.1.0")
 _LIST_PAGE_CAP = 100
+_MODES = {"auto": "auto", "2025-11-25": "legacy", "2026-07-28": "2026-07-28"}
+"""``protocol_version`` in endpoints.yml → the SDK's connect mode (``legacy``: the 2025
+``initialize`` handshake, which offers 2025-11-25)."""
 _MAX_QUESTIONS_PER_CALL = 10
 """Questions one call may ask; more are declined (a server asking in a loop)."""
 _CLOSE_TIMEOUT = 10.0
@@ -137,7 +140,8 @@ class MCPServerConnection(Toolset):
         self._watched: dict[int, WatchedTransport] = {}
         self._in_flight: set[ActiveCall] = set()
         self._asking: set[asyncio.Future[Answer]] = set()
-        self._mode: str = "auto"
+        self._pin = _MODES[cfg.protocol_version]
+        self._mode: str = self._pin
         self._prior_discover: types.DiscoverResult | None = None
         self._client: Client | None = None
         self._owners: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
@@ -522,7 +526,23 @@ class MCPServerConnection(Toolset):
             self._mode, self._prior_discover = "legacy", None
 
     def _forget_era(self) -> None:
-        self._mode, self._prior_discover = "auto", None
+        self._mode, self._prior_discover = self._pin, None
+
+    @property
+    def protocol_version(self) -> str | None:
+        """The protocol version negotiated with the server (``None`` before connecting)."""
+        client = self._client
+        return client.protocol_version if client is not None else None
+
+    @property
+    def server_info(self) -> dict[str, Any] | None:
+        """What the server said about itself (``name``, ``version``, ``title``, ...;
+        ``None`` before connecting)."""
+        client = self._client
+        if client is None:
+            return None
+        info = client.server_info
+        return info.model_dump(exclude_none=True) if info is not None else None
 
     @property
     def negotiated_mode(self) -> str:

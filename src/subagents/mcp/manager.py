@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from subagents.config.models import MCPServerConfig, MCPTokenStoreConfig
 from subagents.errors import MCPServerUnavailable
@@ -96,6 +97,19 @@ class MCPManager:
         A disconnected server is reconnected on its next use.
         """
         return {name: conn.state for name, conn in self._connections.items()}
+
+    def server_info(self) -> dict[str, dict[str, Any]]:
+        """``{server name: {"state", "protocol_version", "server_info"}}`` for every
+        configured server: the negotiated protocol version and what the server said
+        about itself (``None`` until connected)."""
+        return {
+            name: {
+                "state": conn.state,
+                "protocol_version": conn.protocol_version,
+                "server_info": conn.server_info,
+            }
+            for name, conn in self._connections.items()
+        }
 
     def toolset(self, name: str) -> MCPServerConnection:
         """The toolset of server ``name`` (its tools under their own names)."""
