@@ -141,7 +141,12 @@ def flow_events(tracker: dict[str, Any]) -> list[tuple[str, str]]:
 
 async def test_change_of_topic_while_the_agent_asks_then_back_to_it(salon: Path) -> None:
     scenario = {
-        "router": router(start("reserve"), start("weather"), CONTINUE, start("reserve")),
+        "router": router(
+            start("reserve"),
+            start("weather"),
+            {"text": "This answers the agent's question."},  # no tool call: not shown
+            start("reserve"),
+        ),
         "reserver": {
             "when": {"tool_offered": "set_slot_table_date"},
             "steps": [
