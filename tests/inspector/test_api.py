@@ -11,6 +11,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import os
 import re
 import signal
 from collections.abc import AsyncIterator
@@ -192,6 +193,53 @@ async def test_the_prompt_of_each_model_call_on_demand(example: Path) -> None:
     assert [m["role"] for m in later["messages"]] == ["system", "user", "assistant", "tool"]
     assert elsewhere.status_code == 404  # a call id of alex's is not bob's
     assert unknown.status_code == 404 and "prompt not kept" in unknown.json()["error"]
+
+
+def _children_running(script: str) -> list[int]:
+    """PIDs of this process's children whose command line names ``script``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == os.getpid() and script in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
+async def test_a_call_on_a_new_connection_is_marked_reconnected(example: Path) -> None:
+    async with served(example, scenario=SCENARIOS / "reconnect.yml") as client:
+        await say(client, "alex", "What's the weather in Paris?")
+        [pid] = _children_running("weather_server.py")
+        os.kill(pid, signal.SIGKILL)
+        await _dead(pid)
+        replies = await say(client, "alex", "And now?")
+        events = (await client.get("/conversations/alex/tracker")).json()["events"]
+
+    assert replies[-1]["text"] == "Still 17°C and sunny."
+    first, second = [e for e in events if e.get("name") == "get_weather"]
+    assert "reconnected" not in first and "retried" not in first
+    assert second["reconnected"] is True and second["is_error"] is False
+
+
+async def _dead(pid: int) -> None:
+    """Until ``pid`` is gone or a zombie (bounded)."""
+    async with asyncio.timeout(BOUND):
+        while _state(pid) not in ("gone", "Z"):  # noqa: ASYNC110 - no event for it
+            await asyncio.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
 
 
 def _csp_source(text: str) -> str:

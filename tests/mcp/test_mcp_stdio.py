@@ -106,8 +106,9 @@ async def test_reconnects_after_the_server_is_killed(managers) -> None:
     os.kill(pid, signal.SIGKILL)
     assert wait_until_dead(pid)
     # read-only tool: works on a new process whether or not the death was noticed yet
-    new_pid = int((await toolset.call_tool("pid", {})).text)
-    assert new_pid != pid
+    outcome = await toolset.call_tool("pid", {})
+    assert int(outcome.text) != pid
+    assert outcome.reconnected  # the inspector marks the call
     assert (await toolset.call_tool("increment", {})).text == "1"  # fresh server state
 
 
@@ -127,6 +128,7 @@ async def test_idempotent_call_is_retried_once_after_transport_death(managers, t
     marker = tmp_path / "crashed-once"
     outcome = await toolset.call_tool("crash_idempotent", {"marker": str(marker)})
     assert outcome.text == "survived" and marker.exists()
+    assert outcome.retried and outcome.reconnected  # the inspector marks the call
 
 
 async def test_server_dying_at_start_names_it_with_stderr(managers) -> None:

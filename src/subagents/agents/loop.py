@@ -207,6 +207,10 @@ class CallRecord:
     """How long the call took (None: not executed)."""
     server: str | None = None
     """Where the tool lives: the MCP server's name, ``builtin`` or ``custom``."""
+    reconnected: bool = False
+    """The server's connection was re-opened since its previous tool call."""
+    retried: bool = False
+    """The connection broke during the call and it was sent again."""
 
 
 @dataclass
@@ -535,6 +539,9 @@ def _append(run: Run, record: CallRecord) -> None:
             "iteration": run.iterations,
             "duration_ms": record.duration_ms,
             "server": record.server,
+            # Only when it happened: the inspector marks such calls.
+            **({"reconnected": True} if record.reconnected else {}),
+            **({"retried": True} if record.retried else {}),
         }
     )
 
@@ -719,10 +726,13 @@ async def _call_tool(
     outcome = await tool.toolset.call_tool(tool.spec.name, call.arguments, run.tool_context)
     if outcome.is_error:
         text = f"Error: tool '{tool.spec.name}' reported an error: {outcome.text}"
-        return CallRecord(call, tool.spec.name, text, True)
-    content = outcome.text if outcome.text else "(the tool returned no output)"
-    control = outcome.control if tool.control else None
-    return CallRecord(call, tool.spec.name, content, False, control)
+        record = CallRecord(call, tool.spec.name, text, True)
+    else:
+        content = outcome.text if outcome.text else "(the tool returned no output)"
+        control = outcome.control if tool.control else None
+        record = CallRecord(call, tool.spec.name, content, False, control)
+    record.reconnected, record.retried = outcome.reconnected, outcome.retried
+    return record
 
 
 def _signal_text(name: str, signal: ToolSignal, toolbox: Toolbox) -> str:

@@ -755,7 +755,7 @@ class DialogueEngine:
         return await self.actions.run(turn, name)
 
 
-_CALL_DETAILS = ("iteration", "duration_ms", "server")
+_CALL_DETAILS = ("iteration", "duration_ms", "server", "reconnected", "retried")
 """Optional keys of a structured result copied into its ``tool_executed`` event."""
 
 

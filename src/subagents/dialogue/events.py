@@ -17,7 +17,7 @@ Ours::
     agent_failed      {"agent", "flow_id", "step_id", "error", "model_calls"?, "usage"?}
     agent_recoverable_error {"agent", "flow_id", "step_id", "error", "attempt"}  run again
     tool_executed     {"agent", "name", "arguments", "result", "is_error",
-                       "iteration"?, "duration_ms"?, "server"?}
+                       "iteration"?, "duration_ms"?, "server"?, "reconnected"?, "retried"?}
 
 Rasa's ``action`` event gets ``executor``, ``duration_ms``, ``events`` (how many the
 action returned) and ``streamed`` (chunks, when it streamed) for a custom action.

@@ -36,6 +36,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +157,7 @@ class MCPServerConnection(Toolset):
         self._closed = False
         self.connect_count = 0
         """How many times a connection was opened (1 + reconnects)."""
+        self._connection_of_last_call = 0  # connect_count when the latest call began
 
     # ------------------------------------------------------------------ Toolset
 
@@ -203,8 +205,13 @@ class MCPServerConnection(Toolset):
         client = self._client
         if client is None or not self._usable(client):
             client = await self.connect()
+        # Told to the inspector: the connection was re-opened since the previous call (a
+        # crash noticed by this call, or by a tool listing in between).
+        reconnected = 0 < self._connection_of_last_call != self.connect_count
+        self._connection_of_last_call = self.connect_count
         try:
-            return await self._call_once(client, name, arguments, context)
+            outcome = await self._call_once(client, name, arguments, context)
+            return replace(outcome, reconnected=True) if reconnected else outcome
         except _Dead as dead:
             self._retire(client)
             if dead.delivered and not self.is_idempotent(name):
@@ -216,7 +223,8 @@ class MCPServerConnection(Toolset):
             logger.info("mcp.call_retry", extra={"server": self.name, "tool": name})
         client = await self.connect()
         try:
-            return await self._call_once(client, name, arguments, context)
+            outcome = await self._call_once(client, name, arguments, context)
+            return replace(outcome, reconnected=True, retried=True)
         except _Dead as dead:
             self._retire(client)
             raise MCPTransportError(

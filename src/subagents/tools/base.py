@@ -89,6 +89,10 @@ class ToolOutcome:
     raw: Any = field(default=None, compare=False, repr=False)
     """The protocol's own result (MCP: the ``CallToolResult``) for callers that map it
     themselves (flow tool steps); never sent to the model, and dropped by wrappers."""
+    reconnected: bool = False
+    """The server's connection was re-opened since its previous tool call."""
+    retried: bool = False
+    """The connection broke during the call and the call was sent again."""
 
 
 MAX_RESULT_CHARS = 100_000

@@ -46,6 +46,8 @@ class RedactingToolset(ForwardingToolset):
             is_error=outcome.is_error,
             structured=redact_data(outcome.structured, self._secrets),
             control=outcome.control,
+            reconnected=outcome.reconnected,
+            retried=outcome.retried,
         )
 
     def _clean(self, exc: SubagentsError) -> SubagentsError:

@@ -312,6 +312,8 @@ function renderTool(tool) {
   const summary = [
     el("code", {}, (tool.server ? tool.server + "/" : "") + tool.name),
     el("span", { class: "tag " + (failed ? "error" : "ok") }, failed ? "error" : "ok"),
+    tool.reconnected ? el("span", { class: "tag" }, "reconnected") : null,
+    tool.retried ? el("span", { class: "tag" }, "retried") : null,
     tool.duration_ms !== undefined && tool.duration_ms !== null ? el("span", { class: "muted" }, " " + ms(tool.duration_ms)) : null,
   ];
   return node(summary, { class: "node tool" + (failed ? " failed" : ""), "data-tool": tool.name },
