@@ -18,6 +18,7 @@ from mcp_helpers import SERVERS, HttpServerProcess
 from subagents.config.models import MCPServerConfig, OAuthConfig
 from subagents.errors import MCPAuthError
 from subagents.mcp import AuthorizationCodeResult, MCPManager, MemoryTokenStore
+from subagents.mcp.login import login
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -133,5 +134,21 @@ async def test_unattended_step_up_names_the_scope_and_the_login(http_server: Any
         assert (await remote.call_tool("echo", {"text": "ok"})).text == "ok"
     assert info.value.status == 403
     assert "HTTP 403 insufficient_scope (it asks for scope 'admin')" in str(info.value)
-    assert "run `subagents mcp login remote`" in str(info.value)
+    assert (
+        "add 'admin' to this server's `oauth.scope` in endpoints.yml, then run "
+        "`subagents mcp login remote` to grant it"
+    ) in str(info.value)
     assert scope_log(server) == {"requested": ["tools"], "insufficient": 1}
+
+    # Following that advice: the login asks for the 401's scope and the configured one ...
+    wider = config(server, port).model_copy(
+        update={"oauth": OAuthConfig(callback_port=port, scope="admin")}
+    )
+    approver = Approver(port)
+    assert (await login(wider, store, approver)).authorized  # type: ignore[arg-type]
+    assert approver.scopes == ["tools admin"]
+    async with MCPManager([config(server, port)], token_store=store) as mcp:  # unattended
+        assert (await mcp.toolset("remote").call_tool("admin_reset", {})).text == "reset 1"
+    # ... and a later login keeps what was granted even without `oauth.scope`.
+    assert (await login(config(server, port), store, approver)).authorized  # type: ignore[arg-type]
+    assert approver.scopes == ["tools admin", "tools admin"]

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import anyio
 import httpx2
@@ -154,12 +154,7 @@ class AuthMonitor:
                 " account or client; ask its administrator to allow it"
             )
         elif status == 403 and error == "insufficient_scope":
-            fix = (
-                f"run `{login_command(self.server)}` to grant it"
-                if oauth_login
-                else "grant the client that scope at the authorization server"
-            )
-            detail = f"answered HTTP 403 insufficient_scope{needs}: {fix}"
+            detail = f"answered HTTP 403 insufficient_scope{needs}: {self._scope_fix(scope)}"
         elif status == 403:
             detail = "answered HTTP 403 Forbidden: the credentials are valid but not allowed"
             detail += " this; check the account's permissions on the server"
@@ -180,6 +175,15 @@ class AuthMonitor:
         else:
             step_up = status == 403 and error == "insufficient_scope"
             self.problem = AuthProblem(status, detail, oauth_login, step_up)
+
+    def _scope_fix(self, scope: str) -> str:
+        """What grants a scope the server asked for (a step-up nobody approved)."""
+        if self.oauth is None or self.oauth.effective_grant != "authorization_code":
+            return "grant the client that scope at the authorization server"
+        login = f"run `{login_command(self.server)}`"
+        if scope:  # a login asks for the server's 401 scope plus `oauth.scope`
+            login = f"add '{scope}' to this server's `oauth.scope` in endpoints.yml, then {login}"
+        return f"{login} to grant it"
 
     def flow_failed(self, reason: str, *, login: bool) -> None:
         """The OAuth flow stopped (no person to approve, refused refresh, bad metadata)."""
@@ -331,7 +335,7 @@ def _authorization_code(
     pending: dict[str, AuthorizationCodeResult] = {}
 
     async def redirect(url: str) -> None:
-        pending["result"] = await approver.authorize(url)
+        pending["result"] = await approver.authorize(with_scopes(url, oauth.scope))
 
     async def callback() -> AuthorizationCodeResult:
         return pending.pop("result")
@@ -351,6 +355,23 @@ def _authorization_code(
         callback_handler=callback,
         client_metadata_url=oauth.client_metadata_url,
     )
+
+
+def with_scopes(authorization_url: str, extra: str | None) -> str:
+    """The authorization URL asking also for the ``extra`` scopes (``oauth.scope``).
+
+    The SDK asks for the scope of the server's 401 challenge alone when it names one, which
+    would drop the configured scopes that some tools need (a step-up that an unattended
+    assistant cannot approve). The scope is not part of PKCE or ``state``.
+    """
+    if not extra:
+        return authorization_url
+    parts = urlsplit(authorization_url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    asked = " ".join(v for k, v in query if k == "scope")
+    merged = " ".join(dict.fromkeys([*asked.split(), *extra.split()]))
+    query = [(k, v) for k, v in query if k != "scope"] + [("scope", merged)]
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
 
 
 class _PreRegistered(ServerTokenStorage):

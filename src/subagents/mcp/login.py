@@ -164,12 +164,18 @@ async def login(
     assert cfg.url is not None
     storage = ServerTokenStorage(store, cfg.name, cfg.url)
     record = await store.get(storage.key)
+    granted: str | None = None
     if record is not None and "tokens" in record:
-        # A new login must ask again (e.g. for more scopes); the registration is kept.
-        record.pop("tokens", None)
+        # A new login must ask again (e.g. for more scopes); the registration is kept, and
+        # so are the scopes granted before (a step-up's), asked for again with the new ones.
+        granted = (record.pop("tokens", None) or {}).get("scope")
         record.pop("expires_at", None)
         await store.put(storage.key, record)
-    once = cfg.model_copy(update={"max_retries": 1})
+    update: dict[str, Any] = {"max_retries": 1}
+    if granted and cfg.oauth is not None:
+        wanted = " ".join(dict.fromkeys([*(cfg.oauth.scope or "").split(), *granted.split()]))
+        update["oauth"] = cfg.oauth.model_copy(update={"scope": wanted})
+    once = cfg.model_copy(update=update)
     conn = MCPServerConnection(
         once, project_root=project_root, token_store=store, authorizer=authorizer
     )
