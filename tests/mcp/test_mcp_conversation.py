@@ -250,3 +250,28 @@ async def test_sampling_is_declined_by_default(tmp_path: Path) -> None:
         [result] = tool_messages(app.model.requests[2])
         assert "summarize" in result and "Error" in result
         assert len(app.model.requests) == 3  # no model request for the tool
+
+
+async def test_shell_shows_the_question_and_takes_the_answer(tmp_path: Path) -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from subagents.channels.shell import chat, script_lines
+    from subagents.dialogue.assistant import Assistant
+    from subagents.testing import ScriptedModelServer
+
+    root = write_project(tmp_path / "project", stdio_server_yaml())
+    scenario = [START, call("book_table"), WAITING, call("task_completed", message="Booked!")]
+    out = StringIO()
+    async with ScriptedModelServer(scenario) as model:
+        assistant = await Assistant.load(root, llm_url=model.url)
+        try:
+            lines = script_lines(["a table please", "date: 2026-05-01"])
+            await chat(assistant, lines, console=Console(file=out, width=200))
+        finally:
+            await assistant.aclose()
+        assert tool_messages(model.requests[3]) == ["booked 2026-05-01 for 2 inside"]
+    text = out.getvalue()
+    assert text.index("? book_table asks you") < text.index("Which day, and for how many")
+    assert text.index("Which day") < text.index("You: date: 2026-05-01") < text.index("Booked!")

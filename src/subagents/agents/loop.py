@@ -32,6 +32,7 @@ events).
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import logging
@@ -128,14 +129,15 @@ class Questions:
 
     def __init__(self) -> None:
         self._pending: list[PendingQuestion] = []
-        self.asked = asyncio.Event()
+        self.wake: asyncio.Future[None] | None = None
+        """Set by :func:`await_calls` while it waits; a question resolves it."""
 
     async def ask(self, question: Question) -> Answer:
         """Wait for the user's answer (the loop shows the question; an answer may take
         turns). Cancelled by the toolset's timeout, the question is forgotten."""
         item = PendingQuestion(question, asyncio.get_running_loop().create_future())
         self._pending.append(item)
-        self.asked.set()
+        _resolve(self.wake)
         try:
             return await item.answer
         finally:
@@ -434,25 +436,38 @@ async def await_calls(run: Run, work: asyncio.Future[StepResult]) -> StepResult:
     a question waits. Cancelled (the deadline), it cancels the calls.
     """
     questions = run.questions
+    loop = asyncio.get_running_loop()
     try:
         while True:
             pending = questions.current()
             if pending is not None:
                 return AwaitAnswer(pending, work)
-            questions.asked.clear()
-            asked: asyncio.Future[Any] = asyncio.ensure_future(questions.asked.wait())
-            waits: set[asyncio.Future[Any]] = {work, asked}
-            try:
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                asked.cancel()
             if work.done():
                 return work.result()
+            # One plain future woken by the calls' end or by a question: cheaper than
+            # asyncio.wait over a task per event (this runs on every step with MCP calls).
+            wake = questions.wake = loop.create_future()
+            wake_up = functools.partial(_resolve_on_done, wake)
+            work.add_done_callback(wake_up)
+            try:
+                await wake
+            finally:
+                work.remove_done_callback(wake_up)
+                questions.wake = None
     except asyncio.CancelledError:
         questions.cancel_all()
         work.cancel()
         await asyncio.wait({work}, timeout=_CANCEL_GRACE)  # tool_finished events go out
         raise
+
+
+def _resolve(wake: asyncio.Future[None] | None) -> None:
+    if wake is not None and not wake.done():
+        wake.set_result(None)
+
+
+def _resolve_on_done(wake: asyncio.Future[None], _done: asyncio.Future[Any]) -> None:
+    _resolve(wake)
 
 
 def _assistant_message(text: str, calls: list[ToolCall]) -> dict[str, Any]:
