@@ -117,6 +117,7 @@ def test_a_turn_streams_and_its_agent_tree_grows_live(
     run = page.locator("#timeline .turn[data-turn='1'] .run[data-agent='appointment_booker']")
     summary = run.locator("> summary").text_content()
     assert "asked the user" in summary and "2 iteration(s)" in summary
+    assert "flow book_appointment, step " in summary  # the flow step that called the agent
     assert "683 tokens" in summary  # 322 + 361, as the scenario's usage says
     first = run.locator(".iteration[data-iteration='1'] > summary").text_content()
     assert "gpt-4o" in first and "322 tokens" in first and "tool_calls" in first

@@ -167,6 +167,7 @@ function readEvent(turn, event, lastSource) {
     run.end = event;
     run.modelCalls = event.model_calls || [];
     if (!run.flow) run.flow = event.flow_id;
+    if (!run.step) run.step = event.step_id;
     return "agent " + event.agent;
   } else if (kind === "slot") {
     const by = slotSource(turn, event, lastSource);
@@ -231,6 +232,7 @@ function renderRun(run, open) {
     run.resumed ? el("span", { class: "tag" }, "resumed") : null,
     el("span", { class: "tag exit " + (reason.failed ? "error" : "ok") }, reason.text),
     el("span", { class: "muted" }, " " + run.modelCalls.length + " iteration(s)" + (totals ? ", " + totals + " tokens" : "")),
+    run.flow ? el("span", { class: "muted step" }, " · flow " + run.flow + (run.step ? ", step " + run.step : "")) : null,
   ];
   const iterations = new Map();
   for (const call of run.modelCalls) iterations.set(call.iteration, { call, tools: [] });
