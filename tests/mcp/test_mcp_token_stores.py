@@ -378,3 +378,20 @@ def test_validate_connect_reaches_the_token_store(tmp_path: Path) -> None:
     result = cli("validate", "--connect", cwd=root)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "mcp_token_store" not in result.stdout
+
+
+async def test_unreachable_store_at_run_time_names_the_server_and_the_store(
+    http_server: Any,
+) -> None:
+    from subagents.errors import MCPServerUnavailable
+
+    server: HttpServerProcess = http_server("http", extra_args=("--oauth",))
+    cfg = MCPServerConfig(
+        name="remote", type="http", url=server.url, oauth=OAuthConfig(), max_retries=1
+    )
+    dead = MCPTokenStoreConfig(type="redis", url="127.0.0.1", port=1, timeout=1)
+    async with MCPManager([cfg], token_store_config=dead) as mcp:
+        with pytest.raises(MCPServerUnavailable) as info:
+            await mcp.start()
+    assert info.value.server == "remote"
+    assert "MCP token store redis 127.0.0.1:1" in str(info.value)
