@@ -8,7 +8,8 @@ Sections: ``react`` (cost per ReAct step against the floor), ``rest`` (REST thro
 streaming chunk→wire, memory per conversation), ``coldstart`` (``import subagents``,
 ``subagents run``), ``mem`` (memory per MCP server), ``actions`` (the actions engineer's
 ``benchmarks/actions_bench.py``, when present), ``telemetry`` (per-step cost of tracing
-and metrics, off and on). Figures are ratios to floors measured in
+and metrics, off and on), ``conversations`` (a message while an agent or a collect waits:
+turns/s and model calls per turn). Figures are ratios to floors measured in
 the same run; targets are reported as pass/miss, never asserted.
 """
 
@@ -30,7 +31,7 @@ from benchmarks import coldstart_bench, mem_bench, react_bench, rest_bench
 from benchmarks._proc import BENCH_DIR, PYTHON, ROOT, cell, median, percentile
 from benchmarks.floors import HttpxFloor
 
-SECTIONS = ("react", "rest", "coldstart", "mem", "actions", "telemetry")
+SECTIONS = ("react", "rest", "coldstart", "mem", "actions", "telemetry", "conversations")
 PACKAGES = ("subagents", "mcp", "httpx", "openai", "orjson", "starlette", "uvicorn", "pydantic")
 
 
@@ -198,6 +199,19 @@ def _telemetry(report: Report, quick: bool) -> None:
         )
 
 
+def _conversations(report: Report, quick: bool) -> None:
+    from benchmarks import conversation_bench
+
+    rows = asyncio.run(conversation_bench.run(30 if quick else 300))
+    report.section(
+        "7. Conversation layer: a message while an agent or a collect waits",
+        conversation_bench.table(rows),
+    )
+    calls = {name: per_turn for name, _, per_turn in rows}
+    for name in ("collect waits, /SetSlots payload", "collect waits, categorical answer"):
+        report.target(f"model calls per turn ({name})", "0", f"{calls[name]:.2f}", not calls[name])
+
+
 RUNNERS: dict[str, Callable[[Report, bool], None]] = {
     "react": _react,
     "rest": _rest,
@@ -205,6 +219,7 @@ RUNNERS: dict[str, Callable[[Report, bool], None]] = {
     "mem": _mem,
     "actions": _actions,
     "telemetry": _telemetry,
+    "conversations": _conversations,
 }
 
 
