@@ -379,3 +379,44 @@ async def test_the_session_expires_and_starts_fresh(salon: Path) -> None:
     ]
     assert kinds[second + 1] == "reset_slots"
     assert tracker["slots"]["service"] is None and tracker["slots"]["city"] == "Paris"
+
+
+async def test_correcting_a_slot_an_agent_filled_runs_the_steps_after_it_again(
+    salon: Path,
+) -> None:
+    """"Actually Saturday" after the agent reserved for Friday: the correction goes back to
+    the agent's call, which completes at once (its exit_if holds, no model call), and the
+    steps after it run again with the new value."""
+    flows = salon / "flows.yml"
+    flows.write_text(
+        flows.read_text().replace(
+            "      - action: utter_reserved\n",
+            "      - action: utter_reserved\n      - collect: time\n",
+        )
+    )
+    scenario = {
+        "router": router(
+            start("reserve"),
+            {"tool_calls": [call("correct_slot", slot="table_date", value="Saturday")]},
+        ),
+        "reserver": {
+            "when": {"tool_offered": "set_slot_table_date"},
+            "steps": [{"tool_calls": [call("set_slot_table_date", slot_value="Friday")]}],
+        },
+    }
+    async with serve_project(salon, scenario) as app:
+        assert await app.texts("zoe", "reserve a table for Friday") == [
+            "Table reserved for Friday.",
+            "What time?",
+        ]
+        requests = len(app.model.requests)
+        assert await app.texts("zoe", "actually make it Saturday") == [
+            "Okay, I've changed table_date to Saturday.",
+            "Table reserved for Saturday.",
+            "What time?",
+        ]
+        assert len(app.model.requests) == requests + 1  # the router only: no agent call
+        tracker = await app.tracker("zoe")
+        assert tracker["slots"]["table_date"] == "Saturday"
+        assert [e["name"] for e in events_named(tracker, "slot_corrected")] == ["table_date"]
+        assert app.model.remaining() == 0

@@ -14,11 +14,12 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from subagents.conditions import ConditionSyntaxError, parse_conditions
 from subagents.dialogue import commands as cmd
 from subagents.dialogue import events as ev
 from subagents.dialogue import patterns as pat
 from subagents.dialogue.domain import Domain
-from subagents.dialogue.flows import Flow, StepKind
+from subagents.dialogue.flows import Flow, Step, StepKind
 from subagents.dialogue.patterns import is_pattern
 from subagents.dialogue.state import Frame, WaitingCollect
 from subagents.dialogue.turn import Turn
@@ -149,13 +150,26 @@ class CommandRunner:
         return self.collect_frame(turn, command.name) is not None
 
     def collect_frame(self, turn: Turn, slot: str) -> tuple[Frame, str] | None:
-        """The topmost user frame with a ``collect`` of ``slot``, and that step's id."""
+        """The topmost user frame with a step that filled ``slot``, and that step's id.
+
+        The step is a ``collect`` of the slot, or a task agent's call whose ``exit_if``
+        names it and that the flow has gone past (an agent still waiting at its call sees
+        the new value itself). Going back to a passed agent call runs the agent again: its
+        conditions hold, so it completes at once without the model, and the steps after it
+        run again with the corrected value.
+        """
         for frame in reversed(turn.state.stack):
             if is_pattern(frame.flow_id):
                 continue
             flow = self.engine.flows.get(frame.flow_id)
-            for step in flow.steps.values() if flow else ():
+            steps = list(flow.steps.values()) if flow else []
+            # Steps are in the order they are written: those before the current one ran.
+            ids = [s.id for s in steps]
+            here = ids.index(frame.step_id) if frame.step_id in ids else len(ids)
+            for i, step in enumerate(steps):
                 if step.kind is StepKind.COLLECT and step.config.collect == slot:
+                    return frame, step.id
+                if i < here and slot in _exit_if_slots(step):
                     return frame, step.id
             return None
         return None
@@ -206,6 +220,16 @@ class CommandRunner:
         options = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
         buttons = [{"title": f.name, "payload": f"/{f.id}"} for f in flows]
         return {"options": options, "buttons": buttons}
+
+
+def _exit_if_slots(step: Step) -> set[str]:
+    """The slots a task agent's call step fills (those its ``exit_if`` names)."""
+    if step.kind is not StepKind.CALL or not step.exit_if:
+        return set()
+    try:
+        return parse_conditions(step.exit_if).slot_names()
+    except ConditionSyntaxError:  # reported at load; such a project does not run
+        return set()
 
 
 def _sets(commands: list[cmd.Command]) -> bool:
