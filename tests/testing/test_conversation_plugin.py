@@ -36,16 +36,25 @@ class Outcome:
     stdout: str
 
 
+def plugin_installed() -> bool:
+    """Whether the ``pytest11`` entry point is registered (an installed subagents: CI, a
+    user's venv); a source checkout on PYTHONPATH has none."""
+    from importlib.metadata import entry_points
+
+    return any(e.name == "subagents_conversations" for e in entry_points(group="pytest11"))
+
+
 def run_pytest(project: Path, *args: str) -> Outcome:
     """Plain pytest in the project (in-process, as pytester does), with the plugin loaded
-    the way its entry point loads it."""
+    by its entry point, or explicitly when the entry point is not installed."""
+    load = [] if plugin_installed() else ["-p", "subagents.testing.conversation_plugin"]
     capture = io.StringIO()
     cwd = os.getcwd()
     os.chdir(project)
     try:
         with contextlib.redirect_stdout(capture):
             code = pytest.main(
-                ["-p", "subagents.testing.conversation_plugin", "-p", "no:cacheprovider"]
+                [*load, "-p", "no:cacheprovider"]
                 + ["-o", "asyncio_default_fixture_loop_scope=function"]
                 + ["-q", "--rootdir", str(project), *args]
             )
